@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Builds etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok
+# from the Go module proxy into a cache directory outside the repository, skips
+# what is already there, and prints that directory (for KUBEBUILDER_ASSETS).
+#
+# Usage: test/controlplane/build.sh            # build what is missing, print dir
+#        test/controlplane/build.sh --print-dir # only print the dir
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+k8s_minor=${KUBERNETES_VERSION#v1.}   # 37.2 -> staging modules are v0.37.2
+staging_version="v0.${k8s_minor}"
+cache_root=${PREPULLER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/prepuller}
+bin_dir="$cache_root/k8s-${KUBERNETES_VERSION#v}"
+
+if [[ "${1:-}" == "--print-dir" ]]; then
+  echo "$bin_dir"
+  exit 0
+fi
+
+mkdir -p "$bin_dir"
+export GOFLAGS=-mod=mod
+export CGO_ENABLED=0
+log() { echo "controlplane: $*" >&2; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+build_etcd() {
+  [[ -x "$bin_dir/etcd" ]] && return 0
+  log "building etcd $ETCD_VERSION"
+  mkdir -p "$work/etcd" && cd "$work/etcd"
+  cat > go.mod <<MOD
+module prepuller.local/build/etcd
+
+go 1.26
+
+require go.etcd.io/etcd/server/v3 $ETCD_VERSION
+
+replace (
+	go.etcd.io/etcd/api/v3 => go.etcd.io/etcd/api/v3 $ETCD_VERSION
+	go.etcd.io/etcd/client/pkg/v3 => go.etcd.io/etcd/client/pkg/v3 $ETCD_VERSION
+	go.etcd.io/etcd/client/v3 => go.etcd.io/etcd/client/v3 $ETCD_VERSION
+	go.etcd.io/etcd/pkg/v3 => go.etcd.io/etcd/pkg/v3 $ETCD_VERSION
+)
+MOD
+  go mod tidy >/dev/null 2>&1 || true
+  go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2
+  go build -o "$bin_dir/etcd.tmp" go.etcd.io/etcd/server/v3
+  mv "$bin_dir/etcd.tmp" "$bin_dir/etcd"
+}
+
+build_kube() {
+  local missing=()
+  for b in kube-apiserver kube-scheduler kube-controller-manager; do
+    [[ -x "$bin_dir/$b" ]] || missing+=("k8s.io/kubernetes/cmd/$b")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  log "building ${missing[*]} $KUBERNETES_VERSION (several minutes on 2 cores, then cached)"
+  mkdir -p "$work/kube" && cd "$work/kube"
+  go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" > dl.json
+  local upstream_mod
+  upstream_mod=$(sed -n 's/.*"GoMod": "\(.*\)".*/\1/p' dl.json)
+  {
+    echo "module prepuller.local/build/kube"
+    echo
+    echo "go 1.26"
+    echo
+    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
+    echo
+    echo "replace ("
+    # Kubernetes' own go.mod points its staging modules at ./staging; point
+    # each at the published module of the same release instead.
+    grep -E '=> \./staging/' "$upstream_mod" | awk -v v="$staging_version" '{print "\t" $1 " => " $1 " " v}'
+    echo ")"
+  } > go.mod
+  go mod tidy >&2
+  local tmp="$bin_dir/.tmp"
+  mkdir -p "$tmp"
+  go build -o "$tmp/" "${missing[@]}"
+  mv "$tmp"/* "$bin_dir/" && rmdir "$tmp"
+}
+
+build_kwok() {
+  [[ -x "$bin_dir/kwok" ]] && return 0
+  log "building kwok $KWOK_VERSION"
+  GOBIN="$bin_dir" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+}
+
+build_etcd
+build_kube
+build_kwok
+echo "$bin_dir"
