@@ -3,10 +3,15 @@ package puller
 import (
 	"errors"
 	"fmt"
+	"path"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"prepuller.dev/prepuller/puller/imageref"
+	"prepuller.dev/prepuller/puller/policy"
 )
 
 // Options configure the continuous-pull DaemonSet and how the learned image
@@ -18,10 +23,22 @@ type Options struct {
 	// Image is prepuller's own image; its no-op pull program is copied from
 	// it into every puller pod.
 	Image string `json:"image"`
+	// NoopPath is where the no-op pull program (cmd/prepuller-noop) lives
+	// inside Image. The first init container runs it with "-install" to
+	// copy it into an emptyDir; every image's init container then runs the
+	// copy, so images without a shell pull fine.
+	NoopPath string `json:"noopPath"`
+	// StateConfigMapName names the ConfigMap, in prepuller's namespace,
+	// that persists the learned image set (see docs/puller-state.md).
+	StateConfigMapName string `json:"stateConfigMapName"`
 	// PauseImage runs as the DaemonSet's main container.
 	PauseImage string `json:"pauseImage"`
 	// WriteInterval is the shortest time between two DaemonSet updates.
 	WriteInterval metav1Duration `json:"writeInterval"`
+	// ResyncInterval is how often the controller re-checks everything even
+	// when nothing happened (expiry, quarantine retries, hand edits missed
+	// by the watch).
+	ResyncInterval metav1Duration `json:"resyncInterval"`
 	// TTL: an image no pod used for this long leaves the set.
 	TTL metav1Duration `json:"ttl"`
 	// MaxImages caps the images in the DaemonSet (static ones included).
@@ -52,25 +69,35 @@ type Options struct {
 	// quarantined.
 	FailureGracePeriod metav1Duration `json:"failureGracePeriod"`
 	FailureMinNodes    int            `json:"failureMinNodes"`
+	// QuarantineBackoff is how long a quarantined image stays out after its
+	// first failure; it doubles after every failed retry, up to
+	// QuarantineMaxBackoff.
+	QuarantineBackoff    metav1Duration `json:"quarantineBackoff"`
+	QuarantineMaxBackoff metav1Duration `json:"quarantineMaxBackoff"`
 }
 
 // DefaultOptions returns the documented defaults.
 func DefaultOptions() Options {
 	return Options{
-		DaemonSetName: "prepuller-puller",
-		Image:         "ghcr.io/prepuller/prepuller:latest",
-		PauseImage:    "registry.k8s.io/pause:3.10.2",
-		WriteInterval: duration(10 * time.Second),
-		TTL:           duration(7 * 24 * time.Hour),
-		MaxImages:     30,
-		MinUsers:      1,
+		DaemonSetName:      "prepuller-puller",
+		Image:              "ghcr.io/prepuller/prepuller:latest",
+		NoopPath:           "/usr/local/bin/prepuller-noop",
+		StateConfigMapName: "prepuller-puller-state",
+		PauseImage:         "registry.k8s.io/pause:3.10.2",
+		ResyncInterval:     duration(time.Minute),
+		WriteInterval:      duration(10 * time.Second),
+		TTL:                duration(7 * 24 * time.Hour),
+		MaxImages:          30,
+		MinUsers:           1,
 		Tolerations: []corev1.Toleration{
 			{Key: "hub.jupyter.org/dedicated", Operator: corev1.TolerationOpEqual, Value: "user", Effect: corev1.TaintEffectNoSchedule},
 			{Key: "hub.jupyter.org_dedicated", Operator: corev1.TolerationOpEqual, Value: "user", Effect: corev1.TaintEffectNoSchedule},
 		},
-		MaxUnavailable:     intstr.FromString("100%"),
-		FailureGracePeriod: duration(5 * time.Minute),
-		FailureMinNodes:    2,
+		MaxUnavailable:       intstr.FromString("100%"),
+		FailureGracePeriod:   duration(5 * time.Minute),
+		FailureMinNodes:      2,
+		QuarantineBackoff:    duration(30 * time.Minute),
+		QuarantineMaxBackoff: duration(24 * time.Hour),
 	}
 }
 
@@ -104,6 +131,49 @@ func (o Options) Validate() error {
 	}
 	if o.FailureMinNodes < 1 {
 		errs = append(errs, fmt.Errorf("puller.failureMinNodes: %d must be at least 1", o.FailureMinNodes))
+	}
+	if !path.IsAbs(o.NoopPath) {
+		errs = append(errs, fmt.Errorf("puller.noopPath: %q must be an absolute path", o.NoopPath))
+	}
+	for _, e := range validation.IsDNS1123Subdomain(o.StateConfigMapName) {
+		errs = append(errs, fmt.Errorf("puller.stateConfigMapName: %q: %s", o.StateConfigMapName, e))
+	}
+	if o.ResyncInterval.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("puller.resyncInterval: %s must be positive", o.ResyncInterval.Duration))
+	}
+	if o.FailureGracePeriod.Duration < 0 {
+		errs = append(errs, fmt.Errorf("puller.failureGracePeriod: %s must not be negative", o.FailureGracePeriod.Duration))
+	}
+	if o.QuarantineBackoff.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("puller.quarantineBackoff: %s must be positive", o.QuarantineBackoff.Duration))
+	}
+	if o.QuarantineMaxBackoff.Duration < o.QuarantineBackoff.Duration {
+		errs = append(errs, fmt.Errorf("puller.quarantineMaxBackoff: %s must be at least puller.quarantineBackoff", o.QuarantineMaxBackoff.Duration))
+	}
+	if len(o.StaticImages) > o.MaxImages && o.MaxImages >= 1 {
+		errs = append(errs, fmt.Errorf("puller.staticImages: %d images exceed puller.maxImages (%d)", len(o.StaticImages), o.MaxImages))
+	}
+	for i, img := range o.StaticImages {
+		if _, err := imageref.Normalize(img); err != nil {
+			errs = append(errs, fmt.Errorf("puller.staticImages[%d]: %w", i, err))
+		}
+	}
+	for name, list := range map[string][]string{"allow": o.Allow, "deny": o.Deny} {
+		for i, p := range list {
+			if err := policy.Check(p); err != nil {
+				errs = append(errs, fmt.Errorf("puller.%s[%d]: %w", name, i, err))
+			}
+		}
+	}
+	for i, s := range o.PullSecrets {
+		for _, e := range validation.IsDNS1123Subdomain(s) {
+			errs = append(errs, fmt.Errorf("puller.pullSecrets[%d]: %q: %s", i, s, e))
+		}
+	}
+	if _, err := intstr.GetScaledValueFromIntOrPercent(&o.MaxUnavailable, 100, true); err != nil {
+		errs = append(errs, fmt.Errorf("puller.maxUnavailable: %w", err))
+	} else if o.MaxUnavailable.Type == intstr.Int && o.MaxUnavailable.IntVal < 1 {
+		errs = append(errs, fmt.Errorf("puller.maxUnavailable: %d must be at least 1", o.MaxUnavailable.IntVal))
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,144 @@
+package imageset
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// State is what the puller does with an image.
+type State string
+
+const (
+	// StateActive images are in the DaemonSet.
+	StateActive State = "active"
+	// StateExpired images were not used by any pod for the TTL.
+	StateExpired State = "expired"
+	// StateQuarantined images failed to pull and wait for a retry.
+	StateQuarantined State = "quarantined"
+	// StateDenied images are refused by the allow/deny patterns.
+	StateDenied State = "denied"
+	// StatePending images have fewer distinct users than MinUsers.
+	StatePending State = "pending"
+	// StateExcluded images lost to more valuable ones (MaxImages or the
+	// node byte budget).
+	StateExcluded State = "excluded"
+)
+
+// States lists every state, for metrics.
+var States = []State{StateActive, StateExpired, StateQuarantined, StateDenied, StatePending, StateExcluded}
+
+// Rules decide which learned images are pulled.
+type Rules struct {
+	TTL            time.Duration
+	MaxImages      int
+	NodeByteBudget int64 // zero: no budget
+	MinUsers       int
+	// Allowed applies the allow/deny patterns; nil allows all. Static
+	// images are not subject to it: an operator listed them on purpose.
+	Allowed func(image string) bool
+}
+
+// Decision is the outcome for one image.
+type Decision struct {
+	State  State
+	Reason string
+}
+
+// Evaluation is the result of Evaluate.
+type Evaluation struct {
+	// Active are the images to pull, most valuable first: the order of the
+	// DaemonSet's init containers, so a new node gets the most used image
+	// first.
+	Active    []*Entry
+	Decisions map[string]Decision
+}
+
+// Evaluate ranks the set at now and picks the images to pull.
+//
+// Ranking is by distinct users within the TTL, then by last use, then by
+// image name so that the order (and so the DaemonSet) is stable. Static
+// images always win a place (MaxImages and the budget count them first),
+// then learned images fill the remaining places in rank order.
+func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
+	ev := Evaluation{Decisions: map[string]Decision{}}
+	since := now.Add(-r.TTL)
+	var candidates []*Entry
+	for _, e := range s.entries {
+		switch {
+		case e.Quarantined(now):
+			ev.Decisions[e.Image] = Decision{StateQuarantined, e.Quarantine.Reason}
+		case e.Static:
+			candidates = append(candidates, e)
+		case r.Allowed != nil && !r.Allowed(e.Image):
+			ev.Decisions[e.Image] = Decision{StateDenied, "refused by puller.allow/puller.deny"}
+		case e.Running == 0 && e.LastSeen.Before(since):
+			ev.Decisions[e.Image] = Decision{StateExpired, fmt.Sprintf("no pod used it since %s", e.LastSeen.UTC().Format(time.RFC3339))}
+		case !e.Recovered && e.RecentUsers(since) < r.MinUsers:
+			ev.Decisions[e.Image] = Decision{StatePending, fmt.Sprintf("%d of %d distinct users needed", e.RecentUsers(since), r.MinUsers)}
+		default:
+			candidates = append(candidates, e)
+		}
+	}
+	sort.Slice(candidates, func(i, j int) bool { return better(candidates[i], candidates[j], since) })
+
+	// Static images claim their places first, in rank order.
+	var picked []*Entry
+	var bytes int64
+	take := func(e *Entry) bool {
+		if len(picked) >= r.MaxImages {
+			ev.Decisions[e.Image] = Decision{StateExcluded, fmt.Sprintf("puller.maxImages (%d) reached by more used images", r.MaxImages)}
+			return false
+		}
+		if r.NodeByteBudget > 0 && bytes+e.Size > r.NodeByteBudget {
+			ev.Decisions[e.Image] = Decision{StateExcluded, fmt.Sprintf("%d bytes would exceed puller.nodeByteBudget (%d)", e.Size, r.NodeByteBudget)}
+			return false
+		}
+		picked = append(picked, e)
+		bytes += e.Size
+		ev.Decisions[e.Image] = Decision{State: StateActive}
+		return true
+	}
+	for _, e := range candidates {
+		if e.Static {
+			take(e)
+		}
+	}
+	for _, e := range candidates {
+		if !e.Static {
+			take(e)
+		}
+	}
+	// Pulled in rank order, whichever pass picked them.
+	sort.SliceStable(picked, func(i, j int) bool { return better(picked[i], picked[j], since) })
+	ev.Active = picked
+	return ev
+}
+
+// better orders entries by value: recent distinct users, then recency,
+// then static before learned, then name.
+func better(a, b *Entry, since time.Time) bool {
+	au, bu := a.RecentUsers(since), b.RecentUsers(since)
+	if au != bu {
+		return au > bu
+	}
+	if !a.LastSeen.Equal(b.LastSeen) {
+		return a.LastSeen.After(b.LastSeen)
+	}
+	if a.Static != b.Static {
+		return a.Static
+	}
+	return a.Image < b.Image
+}
+
+// Count returns how many images are in each state.
+func (ev Evaluation) Count() map[State]int {
+	out := map[State]int{}
+	for _, st := range States {
+		out[st] = 0
+	}
+	for _, d := range ev.Decisions {
+		out[d.State]++
+	}
+	return out
+}

@@ -1,0 +1,94 @@
+package imageset
+
+import (
+	"sort"
+	"time"
+)
+
+// Set is the learned image set. It is not safe for concurrent use: the
+// puller controller owns it and feeds it from one goroutine.
+type Set struct {
+	entries map[string]*Entry
+}
+
+// New returns an empty set.
+func New() *Set { return &Set{entries: map[string]*Entry{}} }
+
+// Observe records one sighting. Sightings without an image are ignored.
+func (s *Set) Observe(sg Sighting) {
+	if sg.Image == "" {
+		return
+	}
+	e := s.entries[sg.Image]
+	if e == nil {
+		e = &Entry{Image: sg.Image}
+		s.entries[sg.Image] = e
+	}
+	e.observe(sg)
+}
+
+// SetRunning replaces every entry's running-pod count. Images missing from
+// counts have no running pod.
+func (s *Set) SetRunning(counts map[string]int) {
+	for img, e := range s.entries {
+		e.Running = counts[img]
+	}
+}
+
+// SetStatic marks exactly the given images static, adding those not yet
+// known with now as their first sighting.
+func (s *Set) SetStatic(images []string, now time.Time) {
+	want := map[string]bool{}
+	for _, img := range images {
+		want[img] = true
+	}
+	for img, e := range s.entries {
+		e.Static = want[img]
+	}
+	for img := range want {
+		if s.entries[img] == nil {
+			s.entries[img] = &Entry{Image: img, FirstSeen: now, LastSeen: now, Static: true}
+		}
+	}
+}
+
+// Recover adds an image known only from the live DaemonSet, as last seen at
+// now. Known images are left as they are.
+func (s *Set) Recover(image string, now time.Time) {
+	if s.entries[image] == nil {
+		s.entries[image] = &Entry{Image: image, FirstSeen: now, LastSeen: now, Recovered: true}
+	}
+}
+
+// Get returns the entry for an image, or nil.
+func (s *Set) Get(image string) *Entry { return s.entries[image] }
+
+// Len is the number of images tracked.
+func (s *Set) Len() int { return len(s.entries) }
+
+// Entries returns the entries sorted by image.
+func (s *Set) Entries() []*Entry {
+	out := make([]*Entry, 0, len(s.entries))
+	for _, e := range s.entries {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Image < out[j].Image })
+	return out
+}
+
+// Prune forgets images that have been expired for another full TTL (they
+// are kept that long so metrics and the state show them as expired).
+func (s *Set) Prune(now time.Time, ttl time.Duration) []string {
+	var gone []string
+	for img, e := range s.entries {
+		if e.Static || e.Running > 0 || e.Quarantined(now) {
+			continue
+		}
+		if now.Sub(e.LastSeen) > 2*ttl {
+			delete(s.entries, img)
+			gone = append(gone, img)
+		}
+	}
+	sort.Strings(gone)
+	return gone
+}

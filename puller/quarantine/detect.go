@@ -1,0 +1,123 @@
+// Package quarantine finds images that the puller pods cannot pull. Init
+// containers run one after another, so one such image blocks every image
+// after it on every node; the controller takes it out of the DaemonSet.
+package quarantine
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"prepuller.dev/prepuller/puller/imageref"
+)
+
+// failureReasons are the waiting reasons that mean the container cannot
+// start, whatever the kubelet tries next.
+var failureReasons = map[string]bool{
+	"ErrImagePull":               true,
+	"ImagePullBackOff":           true,
+	"InvalidImageName":           true,
+	"ErrImageNeverPull":          true,
+	"CrashLoopBackOff":           true, // the no-op exited non-zero before
+	"CreateContainerError":       true, // e.g. the image's platform cannot run it
+	"CreateContainerConfigError": true,
+	"RunContainerError":          true,
+}
+
+// Failure is an image failing on some nodes.
+type Failure struct {
+	Image  string
+	Nodes  []string
+	Reason string // the reasons seen, e.g. "ImagePullBackOff on 3 nodes"
+}
+
+// Report is what the puller pods say about every image.
+type Report struct {
+	// Failing are images failing on at least the threshold of nodes.
+	Failing map[string]Failure
+	// Pulled are images whose init container completed on some node.
+	Pulled map[string]bool
+}
+
+// Detect reads the puller pods' init container statuses. An image is
+// failing when it fails on at least minNodes nodes, or on every puller pod
+// when there are fewer.
+func Detect(pods []corev1.Pod, minNodes int) Report {
+	rep := Report{Failing: map[string]Failure{}, Pulled: map[string]bool{}}
+	failing := map[string]map[string]string{} // image -> node -> reason
+	live := 0
+	for i := range pods {
+		p := &pods[i]
+		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
+			continue
+		}
+		live++
+		node := p.Spec.NodeName
+		if node == "" {
+			node = p.Name
+		}
+		images := map[string]string{}
+		for _, c := range p.Spec.InitContainers {
+			images[c.Name] = c.Image
+		}
+		for _, st := range p.Status.InitContainerStatuses {
+			raw, ok := images[st.Name]
+			if !ok {
+				continue
+			}
+			img, err := imageref.Normalize(raw)
+			if err != nil {
+				img = raw
+			}
+			if t := st.State.Terminated; t != nil && t.ExitCode == 0 {
+				rep.Pulled[img] = true
+				continue
+			}
+			if reason := failure(st); reason != "" {
+				if failing[img] == nil {
+					failing[img] = map[string]string{}
+				}
+				failing[img][node] = reason
+			}
+		}
+	}
+	need := min(minNodes, live)
+	if need < 1 {
+		return rep
+	}
+	for img, nodes := range failing {
+		if len(nodes) < need {
+			continue
+		}
+		f := Failure{Image: img}
+		counts := map[string]int{}
+		for n, r := range nodes {
+			f.Nodes = append(f.Nodes, n)
+			counts[r]++
+		}
+		sort.Strings(f.Nodes)
+		var parts []string
+		for r, c := range counts {
+			parts = append(parts, fmt.Sprintf("%s on %d node(s)", r, c))
+		}
+		sort.Strings(parts)
+		f.Reason = strings.Join(parts, ", ")
+		rep.Failing[img] = f
+	}
+	return rep
+}
+
+func failure(st corev1.ContainerStatus) string {
+	if w := st.State.Waiting; w != nil && failureReasons[w.Reason] {
+		return w.Reason
+	}
+	if t := st.State.Terminated; t != nil && t.ExitCode != 0 {
+		return fmt.Sprintf("exit code %d", t.ExitCode)
+	}
+	if t := st.LastTerminationState.Terminated; t != nil && t.ExitCode != 0 && st.State.Running == nil {
+		return fmt.Sprintf("exit code %d", t.ExitCode)
+	}
+	return ""
+}

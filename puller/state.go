@@ -1,0 +1,153 @@
+package puller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"prepuller.dev/prepuller/puller/imageset"
+)
+
+// StateKey is the ConfigMap key holding the image set as JSON.
+const StateKey = "state.json"
+
+// loadWithRetry loads the state, retrying API errors until ctx ends. It
+// must not give up: starting with an empty set would drop every image.
+func (c *controller) loadWithRetry(ctx context.Context) error {
+	log := logf.FromContext(ctx)
+	return wait.ExponentialBackoffWithContext(ctx, wait.Backoff{Duration: time.Second, Factor: 2, Steps: 1 << 30, Cap: time.Minute},
+		func(ctx context.Context) (bool, error) {
+			if err := c.load(ctx); err != nil {
+				log.Error(err, "Loading puller state; retrying")
+				return false, nil
+			}
+			return true, nil
+		})
+}
+
+// load reads the persisted set. A missing ConfigMap starts from what the
+// live DaemonSet pulls. A corrupt one is kept aside in a new ConfigMap (so
+// nothing is lost), reported, and replaced by the same recovery.
+func (c *controller) load(ctx context.Context) error {
+	log := logf.FromContext(ctx)
+	var cm corev1.ConfigMap
+	err := c.reader.Get(ctx, types.NamespacedName{Namespace: c.ns, Name: c.opts.StateConfigMapName}, &cm)
+	switch {
+	case apierrors.IsNotFound(err):
+		log.Info("No puller state yet; starting from the live DaemonSet", "configMap", c.opts.StateConfigMapName)
+		return c.recover(ctx)
+	case err != nil:
+		return fmt.Errorf("reading puller state: %w", err)
+	}
+	data, ok := cm.Data[StateKey]
+	if !ok {
+		return c.recover(ctx)
+	}
+	set, err := imageset.Decode([]byte(data))
+	if err == nil {
+		c.set = set
+		c.savedData = data
+		c.savedPrint = set.Fingerprint()
+		c.lastState = time.Now()
+		log.Info("Loaded puller state", "images", set.Len())
+		return nil
+	}
+	// Corrupt: keep the payload, say so, and rebuild.
+	backup := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      fmt.Sprintf("%s-corrupt-%d", c.opts.StateConfigMapName, time.Now().Unix()),
+			Namespace: c.ns,
+			Labels:    objectLabels(c.opts),
+		},
+		Data: map[string]string{StateKey: data},
+	}
+	if cerr := c.client.Create(ctx, backup); cerr != nil && !apierrors.IsAlreadyExists(cerr) {
+		return fmt.Errorf("puller state %s/%s is corrupt (%v) and keeping a copy failed: %w", c.ns, c.opts.StateConfigMapName, err, cerr)
+	}
+	log.Error(err, "Puller state is corrupt; kept a copy and rebuilding from the live DaemonSet and pods",
+		"configMap", c.opts.StateConfigMapName, "copy", backup.Name)
+	c.events.Eventf(&cm, nil, corev1.EventTypeWarning, ReasonStateCorrupt, "Load",
+		"State is corrupt (%v); copied to ConfigMap %s and rebuilt from the live DaemonSet and user pods", err, backup.Name)
+	if err := c.recover(ctx); err != nil {
+		return err
+	}
+	// Force a write: the corrupt payload must not be read again.
+	c.savedPrint = "corrupt"
+	return nil
+}
+
+// recover seeds the set with the images the live DaemonSet pulls, so a lost
+// or corrupt state does not shrink the DaemonSet; user pods are learned at
+// the first sync as always.
+func (c *controller) recover(ctx context.Context) error {
+	live, err := c.getDaemonSet(ctx)
+	if err != nil {
+		return err
+	}
+	c.set = imageset.New()
+	now := c.clock.Now()
+	for img := range daemonSetImages(live) {
+		c.set.Recover(img, now)
+	}
+	return nil
+}
+
+// saveState writes the set when something that matters changed, or when
+// only last-seen times changed and stateFlushInterval passed.
+func (c *controller) saveState(ctx context.Context, ev imageset.Evaluation) error {
+	print := c.set.Fingerprint()
+	if print == c.savedPrint && time.Since(c.lastState) < stateFlushInterval {
+		return nil
+	}
+	active := map[string]bool{}
+	for _, e := range ev.Active {
+		active[e.Image] = true
+	}
+	data, err := c.set.Encode(maxStateBytes, active)
+	if err != nil {
+		return err
+	}
+	if string(data) == c.savedData {
+		c.savedPrint, c.lastState = print, time.Now()
+		return nil
+	}
+	key := types.NamespacedName{Namespace: c.ns, Name: c.opts.StateConfigMapName}
+	var cm corev1.ConfigMap
+	err = c.reader.Get(ctx, key, &cm)
+	switch {
+	case apierrors.IsNotFound(err):
+		cm = corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace, Labels: objectLabels(c.opts)},
+			Data:       map[string]string{StateKey: string(data)},
+		}
+		if err := c.client.Create(ctx, &cm); err != nil {
+			return fmt.Errorf("creating puller state: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("reading puller state: %w", err)
+	default:
+		if cm.Labels == nil {
+			cm.Labels = map[string]string{}
+		}
+		for k, v := range objectLabels(c.opts) {
+			cm.Labels[k] = v
+		}
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
+		}
+		cm.Data[StateKey] = string(data)
+		if err := c.client.Update(ctx, &cm); err != nil {
+			return fmt.Errorf("writing puller state: %w", err)
+		}
+	}
+	stateWrites.Inc()
+	c.savedData, c.savedPrint, c.lastState = string(data), print, time.Now()
+	return nil
+}
