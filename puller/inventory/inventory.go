@@ -1,0 +1,184 @@
+// Package inventory keeps, in memory, which node holds which image, from two
+// sources: node.status.images (what the kubelet reports, capped at 50 images
+// per node) and the puller DaemonSet's pods (an init container that exited 0
+// on node N means N holds its image, which sees past the kubelet's cap).
+//
+// The admission webhook asks it on the request path, so reads take a read
+// lock and touch only counters and bitsets; writes come from informer event
+// handlers.
+package inventory
+
+import (
+	"slices"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// Inventory is safe for concurrent use. The zero value is not usable; call
+// New.
+type Inventory struct {
+	opts Options
+
+	mu     sync.RWMutex
+	nodes  map[string]*node  // by node name
+	images map[string]*image // by normalized reference
+	pods   map[string]string // puller pod "ns/name" -> node name
+	slots  []*node           // slot -> node; nil when free
+	free   []int             // free slots, reused so bitsets stay short
+
+	eligible      bitset
+	eligibleCount int
+	seenCount     int // nodes known from Node objects
+}
+
+// node is what the inventory remembers about one node: no informer object is
+// kept, only interned strings.
+type node struct {
+	slot     int
+	name     string
+	hostname string // kubernetes.io/hostname label; steering terms name it
+	eligible bool
+	seen     bool // a Node object was seen (not only a puller pod on it)
+
+	statusSig  uint64   // hash of status.images, to skip unchanged updates
+	fromStatus []string // sorted, interned
+	fromPods   map[string][]string
+	held       []string // sorted union of fromStatus and fromPods, interned
+}
+
+// image is one normalized reference held by at least one node.
+type image struct {
+	name      string
+	refs      int    // nodes holding it, eligible or not
+	holders   bitset // eligible nodes holding it, by slot
+	count     int    // bits set in holders
+	size      int64
+	sizeKnown bool
+}
+
+// New returns an empty inventory that treats every node as eligible; the
+// options given to SetupWithManager replace that.
+func New() *Inventory {
+	return &Inventory{
+		opts:   Options{EligibleNodeSelector: labels.Everything()},
+		nodes:  map[string]*node{},
+		images: map[string]*image{},
+		pods:   map[string]string{},
+	}
+}
+
+// Presence says how many eligible nodes hold an image and, when the set is
+// small enough to name, which.
+type Presence struct {
+	// Eligible is the number of eligible nodes.
+	Eligible int
+	// Holding is the number of eligible nodes holding the image.
+	Holding int
+	// Hostnames are the kubernetes.io/hostname values of the holders (when
+	// Complement is false) or of the eligible nodes lacking the image (when
+	// Complement is true), sorted. Nil when neither list fits the bound.
+	// The caller owns the slice.
+	Hostnames  []string
+	Complement bool
+}
+
+// Presence reports where image is, naming at most max nodes: the holders
+// when there are at most max of them, otherwise the eligible nodes lacking
+// the image when those are at most max. It allocates only the returned
+// names.
+func (inv *Inventory) Presence(image string, max int) Presence {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	p := Presence{Eligible: inv.eligibleCount}
+	img := inv.images[image]
+	if img != nil {
+		p.Holding = img.count
+	}
+	if p.Holding == 0 || p.Holding == p.Eligible {
+		return p // nothing to prefer: no node, or every node, has it
+	}
+	switch {
+	case p.Holding <= max:
+		p.Hostnames = inv.hostnames(img.holders, nil, p.Holding)
+	case p.Eligible-p.Holding <= max:
+		p.Hostnames = inv.hostnames(inv.eligible, img.holders, p.Eligible-p.Holding)
+		p.Complement = true
+	}
+	return p
+}
+
+func (inv *Inventory) hostnames(a, b bitset, n int) []string {
+	out := make([]string, 0, n)
+	forEachAndNot(a, b, func(slot int) bool {
+		out = append(out, inv.slots[slot].hostname)
+		return true
+	})
+	slices.Sort(out)
+	return out
+}
+
+// HolderCount is the number of eligible nodes holding image.
+func (inv *Inventory) HolderCount(image string) int {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	if img := inv.images[image]; img != nil {
+		return img.count
+	}
+	return 0
+}
+
+// Holders returns the names of the eligible nodes holding image, sorted.
+func (inv *Inventory) Holders(image string) []string {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	img := inv.images[image]
+	if img == nil {
+		return nil
+	}
+	out := make([]string, 0, img.count)
+	forEachAndNot(img.holders, nil, func(slot int) bool {
+		out = append(out, inv.slots[slot].name)
+		return true
+	})
+	slices.Sort(out)
+	return out
+}
+
+// SizeOf returns the image's size in bytes as a kubelet reported it in
+// node.status.images; false when no kubelet did (the image is past the
+// 50-image cap everywhere, or only the puller's pods saw it).
+func (inv *Inventory) SizeOf(image string) (int64, bool) {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	if img := inv.images[image]; img != nil && img.sizeKnown {
+		return img.size, true
+	}
+	return 0, false
+}
+
+// EligibleNodes is the number of eligible nodes.
+func (inv *Inventory) EligibleNodes() int {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	return inv.eligibleCount
+}
+
+// Nodes is the number of nodes known from Node objects.
+func (inv *Inventory) Nodes() int {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	return inv.seenCount
+}
+
+// Images returns every image some node holds, sorted.
+func (inv *Inventory) Images() []string {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	out := make([]string, 0, len(inv.images))
+	for name := range inv.images {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
