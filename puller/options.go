@@ -158,11 +158,14 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("puller.staticImages[%d]: %w", i, err))
 		}
 	}
-	for name, list := range map[string][]string{"allow": o.Allow, "deny": o.Deny} {
-		for i, p := range list {
-			if err := policy.Check(p); err != nil {
-				errs = append(errs, fmt.Errorf("puller.%s[%d]: %w", name, i, err))
-			}
+	for i, p := range o.Allow {
+		if err := policy.Check(p); err != nil {
+			errs = append(errs, fmt.Errorf("puller.allow[%d]: %w", i, err))
+		}
+	}
+	for i, p := range o.Deny {
+		if err := policy.Check(p); err != nil {
+			errs = append(errs, fmt.Errorf("puller.deny[%d]: %w", i, err))
 		}
 	}
 	for i, s := range o.PullSecrets {

@@ -74,8 +74,8 @@ func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
 			ev.Decisions[e.Image] = Decision{StateDenied, "refused by puller.allow/puller.deny"}
 		case e.Running == 0 && e.LastSeen.Before(since):
 			ev.Decisions[e.Image] = Decision{StateExpired, fmt.Sprintf("no pod used it since %s", e.LastSeen.UTC().Format(time.RFC3339))}
-		case !e.Recovered && e.RecentUsers(since) < r.MinUsers:
-			ev.Decisions[e.Image] = Decision{StatePending, fmt.Sprintf("%d of %d distinct users needed", e.RecentUsers(since), r.MinUsers)}
+		case !e.Recovered && e.activeUsers(since) < r.MinUsers:
+			ev.Decisions[e.Image] = Decision{StatePending, fmt.Sprintf("%d of %d distinct users needed", e.activeUsers(since), r.MinUsers)}
 		default:
 			candidates = append(candidates, e)
 		}
@@ -118,7 +118,7 @@ func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
 // better orders entries by value: recent distinct users, then recency,
 // then static before learned, then name.
 func better(a, b *Entry, since time.Time) bool {
-	au, bu := a.RecentUsers(since), b.RecentUsers(since)
+	au, bu := a.activeUsers(since), b.activeUsers(since)
 	if au != bu {
 		return au > bu
 	}
@@ -129,6 +129,16 @@ func better(a, b *Entry, since time.Time) bool {
 		return a.Static
 	}
 	return a.Image < b.Image
+}
+
+// activeUsers counts users seen since the cutoff. While pods still run the
+// image, every user known counts: the controller re-sees running pods at
+// every sync, so this matters only for state restored from long ago.
+func (e *Entry) activeUsers(since time.Time) int {
+	if e.Running > 0 {
+		return len(e.Users)
+	}
+	return e.RecentUsers(since)
 }
 
 // Count returns how many images are in each state.

@@ -1,0 +1,131 @@
+package quarantine
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"prepuller.dev/prepuller/puller/pullertest"
+)
+
+const (
+	good = "docker.io/org/good:1"
+	bad  = "docker.io/org/bad:1"
+)
+
+// puller is a puller pod on node with the install container done and the
+// good and bad images in that order.
+func puller(node string) *pullertest.PodWrapper {
+	return pullertest.MakePod("puller-"+node, "prepuller").Node(node).Phase(corev1.PodPending).
+		InitImage("install-noop", "ghcr.io/prepuller/prepuller:1").
+		InitImage("pull-good", "org/good:1"). // short form: normalized
+		InitImage("pull-bad", bad).
+		InitDone("install-noop", 0)
+}
+
+func TestDetect(t *testing.T) {
+	cases := map[string]struct {
+		pods        []*corev1.Pod
+		minNodes    int
+		wantFailing map[string][]string // image -> nodes
+		wantPulled  []string
+	}{
+		"pull back-off on enough nodes": {
+			pods: []*corev1.Pod{
+				puller("n1").InitDone("pull-good", 0).InitWaiting("pull-bad", "ImagePullBackOff").Obj(),
+				puller("n2").InitDone("pull-good", 0).InitWaiting("pull-bad", "ErrImagePull").Obj(),
+				puller("n3").InitWaiting("pull-good", "PodInitializing").Obj(),
+			},
+			minNodes:    2,
+			wantFailing: map[string][]string{bad: {"n1", "n2"}},
+			wantPulled:  []string{"ghcr.io/prepuller/prepuller:1", good},
+		},
+		"one node is not enough": {
+			pods: []*corev1.Pod{
+				puller("n1").InitDone("pull-good", 0).InitWaiting("pull-bad", "ImagePullBackOff").Obj(),
+				puller("n2").InitDone("pull-good", 0).Obj(),
+			},
+			minNodes:    2,
+			wantFailing: map[string][]string{},
+			wantPulled:  []string{"ghcr.io/prepuller/prepuller:1", good},
+		},
+		"fewer pods than minNodes: all of them": {
+			pods:        []*corev1.Pod{puller("n1").InitWaiting("pull-good", "InvalidImageName").Obj()},
+			minNodes:    3,
+			wantFailing: map[string][]string{good: {"n1"}},
+			wantPulled:  []string{"ghcr.io/prepuller/prepuller:1"},
+		},
+		"non-zero exit": {
+			pods: []*corev1.Pod{
+				puller("n1").InitDone("pull-good", 127).Obj(),
+				puller("n2").InitWaiting("pull-good", "CrashLoopBackOff").Obj(),
+			},
+			minNodes:    2,
+			wantFailing: map[string][]string{good: {"n1", "n2"}},
+			wantPulled:  []string{"ghcr.io/prepuller/prepuller:1"},
+		},
+		"waiting to start is not failing": {
+			pods: []*corev1.Pod{
+				puller("n1").InitWaiting("pull-good", "PodInitializing").Obj(),
+				puller("n2").InitWaiting("pull-good", "ContainerCreating").Obj(),
+			},
+			minNodes:    1,
+			wantFailing: map[string][]string{},
+			wantPulled:  []string{"ghcr.io/prepuller/prepuller:1"},
+		},
+		"deleted pods do not count": {
+			pods: []*corev1.Pod{
+				func() *corev1.Pod {
+					p := puller("n1").InitWaiting("pull-bad", "ErrImagePull").Obj()
+					p.DeletionTimestamp = &metav1.Time{}
+					return p
+				}(),
+				puller("n2").InitDone("pull-good", 0).Obj(),
+			},
+			minNodes:    1,
+			wantFailing: map[string][]string{},
+			wantPulled:  []string{"ghcr.io/prepuller/prepuller:1", good},
+		},
+		"no pods": {minNodes: 2, wantFailing: map[string][]string{}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var pods []corev1.Pod
+			for _, p := range tc.pods {
+				pods = append(pods, *p)
+			}
+			rep := Detect(pods, tc.minNodes)
+			got := map[string][]string{}
+			for img, f := range rep.Failing {
+				got[img] = f.Nodes
+				if f.Reason == "" {
+					t.Errorf("%s: no reason", img)
+				}
+			}
+			if diff := cmp.Diff(tc.wantFailing, got); diff != "" {
+				t.Errorf("failing (-want +got):\n%s", diff)
+			}
+			var pulled []string
+			for img := range rep.Pulled {
+				pulled = append(pulled, img)
+			}
+			if diff := cmp.Diff(tc.wantPulled, pulled, sortStrings); diff != "" {
+				t.Errorf("pulled (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+var sortStrings = cmp.Transformer("sort", func(in []string) []string {
+	out := append([]string(nil), in...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+})
