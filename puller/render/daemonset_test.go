@@ -79,8 +79,8 @@ func TestDaemonSet(t *testing.T) {
 						pull("docker.io/library/busybox:latest", corev1.PullAlways),
 						pull("docker.io/x/never:1", corev1.PullIfNotPresent),
 					},
-					Containers: []corev1.Container{{Name: "pause", Image: "registry.k8s.io/pause:3.10.2", ImagePullPolicy: corev1.PullIfNotPresent, Resources: res, SecurityContext: sc}},
-					Volumes: []corev1.Volume{{Name: "noop", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr.To(resource.MustParse("16Mi"))}}}},
+					Containers:                    []corev1.Container{{Name: "pause", Image: "registry.k8s.io/pause:3.10.2", ImagePullPolicy: corev1.PullIfNotPresent, Resources: res, SecurityContext: sc}},
+					Volumes:                       []corev1.Volume{{Name: "noop", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr.To(resource.MustParse("16Mi"))}}}},
 					TerminationGracePeriodSeconds: ptr.To[int64](0),
 					AutomountServiceAccountToken:  ptr.To(false),
 					EnableServiceLinks:            ptr.To(false),
@@ -146,7 +146,7 @@ func TestUpToDate(t *testing.T) {
 		edit func(*appsv1.DaemonSet)
 		want bool
 	}{
-		"server defaults only": {func(*appsv1.DaemonSet) {}, true},
+		"server defaults only":  {func(*appsv1.DaemonSet) {}, true},
 		"unrelated label added": {func(ds *appsv1.DaemonSet) { ds.Labels["team"] = "x" }, true},
 		"our label removed":     {func(ds *appsv1.DaemonSet) { delete(ds.Labels, "managed") }, false},
 		"image changed": {func(ds *appsv1.DaemonSet) {
@@ -162,10 +162,16 @@ func TestUpToDate(t *testing.T) {
 		"toleration added": {func(ds *appsv1.DaemonSet) {
 			ds.Spec.Template.Spec.Tolerations = append(ds.Spec.Template.Spec.Tolerations, corev1.Toleration{Operator: corev1.TolerationOpExists})
 		}, false},
-		"node selector key added":    {func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.NodeSelector["extra"] = "1" }, false},
-		"pull secret added":          {func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.ImagePullSecrets = append(ds.Spec.Template.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: "z"}) }, false},
-		"privilege escalation":       {func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.InitContainers[1].SecurityContext.AllowPrivilegeEscalation = ptr.To(true) }, false},
-		"max unavailable changed":    {func(ds *appsv1.DaemonSet) { ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable = ptr.To(intstr.FromInt32(1)) }, false},
+		"node selector key added": {func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.NodeSelector["extra"] = "1" }, false},
+		"pull secret added": {func(ds *appsv1.DaemonSet) {
+			ds.Spec.Template.Spec.ImagePullSecrets = append(ds.Spec.Template.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: "z"})
+		}, false},
+		"privilege escalation": {func(ds *appsv1.DaemonSet) {
+			ds.Spec.Template.Spec.InitContainers[1].SecurityContext.AllowPrivilegeEscalation = ptr.To(true)
+		}, false},
+		"max unavailable changed": {func(ds *appsv1.DaemonSet) {
+			ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable = ptr.To(intstr.FromInt32(1))
+		}, false},
 		"args added to pull command": {func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.InitContainers[1].Args = []string{"x"} }, false},
 		"quantity spelled otherwise": {func(ds *appsv1.DaemonSet) {
 			ds.Spec.Template.Spec.Containers[0].Resources.Requests[corev1.ResourceMemory] = resource.MustParse("8388608")
