@@ -90,7 +90,25 @@ build_kwok() {
   GOBIN="$bin_dir" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
+# kwok refuses to start without stage configs. Its default ones ship in its
+# module as YAML; join the node and pod stages into one file for -c.
+kwok_stages() {
+  [[ -s "$bin_dir/kwok-stages.yaml" ]] && return 0
+  local dir
+  dir=$(cd "$work" && go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  local stage="$dir/kustomize/stage"
+  {
+    for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
+             pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+      echo "---"
+      cat "$stage/$f"
+    done
+  } > "$bin_dir/kwok-stages.yaml.tmp"
+  mv "$bin_dir/kwok-stages.yaml.tmp" "$bin_dir/kwok-stages.yaml"
+}
+
 build_etcd
 build_kube
 build_kwok
+kwok_stages
 echo "$bin_dir"

@@ -1,0 +1,42 @@
+# prepuller's two promises: `make demo` and `make test`. Both build the
+# control-plane binaries (etcd, kube-apiserver, kube-scheduler,
+# kube-controller-manager, kwok) from the Go module proxy on first use.
+
+SHELL := /usr/bin/env bash
+GO ?= go
+ASSETS = $(shell test/controlplane/build.sh --print-dir)
+export KUBEBUILDER_ASSETS = $(ASSETS)
+
+.PHONY: all build controlplane test unit vet demo demo-keep bench clean help
+
+all: build
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build bin/prepuller and bin/prepuller-noop (static)
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/...
+
+controlplane: ## build the control-plane binaries into the cache (skips what exists)
+	test/controlplane/build.sh
+
+vet: ## go vet every package
+	$(GO) vet ./...
+
+test: controlplane vet ## vet, then unit and integration tests with the race detector
+	$(GO) test -race -count=1 -timeout 40m ./...
+
+unit: ## unit tests only (no control plane)
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
+
+demo: controlplane ## run prepuller on a local control plane with three kwok nodes
+	$(GO) run ./test/demo
+
+demo-keep: controlplane ## like demo, but leave the cluster running until Ctrl-C
+	$(GO) run ./test/demo --keep
+
+bench: controlplane ## admission benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./webhook/...
+
+clean: ## remove build output (not the control-plane cache)
+	rm -rf bin
