@@ -43,6 +43,7 @@ func parseServeFlags(args []string, out io.Writer) (serveOptions, error) {
 	fs.BoolVar(&c.LeaderElection.Enabled, "leader-elect", c.LeaderElection.Enabled, "elect one replica to write the DaemonSet (the webhook serves on every replica)")
 	fs.IntVar(&c.Webhook.Port, "webhook-port", c.Webhook.Port, "port of the webhook's HTTPS server")
 	fs.StringVar(&c.Webhook.CertDir, "cert-dir", c.Webhook.CertDir, "directory with the webhook's tls.crt and tls.key, reloaded when they change")
+	fs.StringVar(&c.Certs.Mode, "cert-mode", c.Certs.Mode, "where the serving certificate comes from: self-signed, cert-manager, or files (already in --cert-dir)")
 	fs.StringVar(&c.Puller.Image, "puller-image", c.Puller.Image, "prepuller's own image, from which puller pods copy the no-op pull program")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -55,7 +55,7 @@ func runManager(ctx context.Context, restConfig *rest.Config, cfg config.Config)
 	if err != nil {
 		return err
 	}
-	if err := setupComponents(ctx, mgr, cfg); err != nil {
+	if err := setupComponents(mgr, cfg); err != nil {
 		return err
 	}
 	ctrl.Log.WithName("serve").Info("starting", "namespace", cfg.Namespace,
@@ -70,6 +70,10 @@ func newManager(restConfig *rest.Config, cfg config.Config) (manager.Manager, er
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("building scheme: %w", err)
+	}
+	cacheOpts, err := cacheOptions(cfg)
+	if err != nil {
+		return nil, err
 	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                  scheme,
@@ -86,19 +90,13 @@ func newManager(restConfig *rest.Config, cfg config.Config) (manager.Manager, er
 			Port:    cfg.Webhook.Port,
 			CertDir: cfg.Webhook.CertDir,
 		}),
-		Cache: cacheOptions(cfg),
+		Cache: cacheOpts,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding health check: %w", err)
-	}
-	// Ready only once the webhook server listens with its certificate
-	// loaded: the Service must not send admissions to a replica that would
-	// fail them (they would fail open, but unsteered and unlearned).
-	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
-		return nil, fmt.Errorf("adding readiness check: %w", err)
 	}
 	return mgr, nil
 }

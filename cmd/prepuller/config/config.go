@@ -12,6 +12,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"prepuller.dev/prepuller/certs"
 	"prepuller.dev/prepuller/puller"
 	"prepuller.dev/prepuller/webhook"
 )
@@ -35,6 +36,7 @@ type Config struct {
 
 	Webhook webhook.Options `json:"webhook"`
 	Puller  puller.Options  `json:"puller"`
+	Certs   certs.Options   `json:"certs"`
 }
 
 // LeaderElection settings.
@@ -58,6 +60,7 @@ func Default() Config {
 		LeaderElection:         LeaderElection{Enabled: true, ID: "prepuller-leader"},
 		Webhook:                webhook.DefaultOptions(),
 		Puller:                 puller.DefaultOptions(),
+		Certs:                  certs.DefaultOptions(),
 	}
 }
 
@@ -109,10 +112,13 @@ func (c Config) Validate() error {
 	if c.LeaderElection.Enabled && c.LeaderElection.ID == "" {
 		errs = append(errs, errors.New("leaderElection.id: must not be empty when leader election is enabled"))
 	}
-	if err := c.Webhook.Validate(); err != nil {
+	if err := c.Webhook.ValidateFor(c.Namespace); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Puller.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Certs.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -1,0 +1,395 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"prepuller.dev/prepuller/puller"
+	"prepuller.dev/prepuller/puller/imageset"
+	"prepuller.dev/prepuller/test/cluster"
+	"prepuller.dev/prepuller/webhook"
+)
+
+const (
+	ownNamespace  = "prepuller"
+	userNamespace = "jhub"
+	writeInterval = 2 * time.Second
+)
+
+type demo struct {
+	nodes int
+	keep  bool
+	start time.Time
+
+	dir      string
+	cluster  *cluster.Cluster
+	k        client.Client
+	prepull  *exec.Cmd
+	prepDone chan struct{}
+}
+
+// userPod is one JupyterHub user starting a server.
+type userPod struct{ user, image string }
+
+func (d *demo) run(ctx context.Context) error {
+	var err error
+	if d.dir, err = os.MkdirTemp("", "prepuller-demo-"); err != nil {
+		return err
+	}
+	say("building prepuller")
+	bin := filepath.Join(d.dir, "prepuller")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/prepuller")
+	build.Dir, build.Stdout, build.Stderr = cluster.RepoRoot(), os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building prepuller: %w", err)
+	}
+
+	say("starting etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok")
+	t0 := time.Now()
+	wopts := webhook.DefaultOptions()
+	mwc := webhook.MutatingWebhookConfiguration("prepuller", wopts, ownNamespace, admissionregistrationv1.WebhookClientConfig{
+		Service: &admissionregistrationv1.ServiceReference{Namespace: ownNamespace, Name: "prepuller-webhook", Path: ptr(webhook.Path)},
+	})
+	d.cluster, err = cluster.Start(ctx, cluster.Options{
+		ControllerManager: true, Scheduler: true, Kwok: true,
+		Dir: filepath.Join(d.dir, "cluster"),
+		// envtest makes a CA and a serving certificate for 127.0.0.1, puts
+		// the CA in caBundle and points the configuration's URL at the port
+		// prepuller will serve on.
+		Webhooks: envtest.WebhookInstallOptions{
+			MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{mwc},
+			LocalServingHost: "127.0.0.1",
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if d.k, err = client.New(d.cluster.Config, client.Options{}); err != nil {
+		return err
+	}
+	for _, ns := range []string{ownNamespace, userNamespace} {
+		if err := d.k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return fmt.Errorf("creating namespace %s: %w", ns, err)
+		}
+	}
+	names, err := cluster.CreateNodes(ctx, d.k, "user-node", d.nodes, cluster.NodeOptions{})
+	if err != nil {
+		return err
+	}
+	if err := d.waitNodesReady(ctx, names); err != nil {
+		return err
+	}
+	say("control plane up in %s: %d kwok nodes Ready", since(t0), len(names))
+
+	// One node already holds the course image, as if an earlier user ran it
+	// there: the webhook should steer the next user of it to that node.
+	const courseImage = "quay.io/jupyter/scipy-notebook:2024-10-07"
+	if err := d.reportImage(ctx, names[0], courseImage, 4_200_000_000); err != nil {
+		return err
+	}
+	say("%s already holds %s (node.status.images)", names[0], courseImage)
+
+	if err := d.startPrepuller(ctx, bin); err != nil {
+		return err
+	}
+
+	pods := []userPod{
+		{"alice", courseImage},
+		{"bob", "quay.io/jupyter/datascience-notebook:2024-10-07"},
+		{"carol", "jupyter/minimal-notebook"}, // typed by the user: in no configuration
+	}
+	say("creating singleuser pods (label component=singleuser-server) in namespace %s", userNamespace)
+	for _, p := range pods {
+		if err := d.createUserPod(ctx, p); err != nil {
+			return err
+		}
+	}
+	if err := d.printPods(ctx, pods); err != nil {
+		return err
+	}
+
+	say("waiting for the puller DaemonSet to pull the learned images on every node")
+	t1 := time.Now()
+	ds, err := d.waitDaemonSetPulled(ctx, len(names))
+	if err != nil {
+		return err
+	}
+	say("puller DaemonSet %s/%s pulled on %d/%d nodes %s after the first pod; init containers in pull order:",
+		ownNamespace, ds.Name, ds.Status.NumberReady, len(names), since(t1))
+	for _, c := range ds.Spec.Template.Spec.InitContainers {
+		fmt.Printf("    %-40s %s\n", c.Name, c.Image)
+	}
+	if err := d.printLearned(ctx); err != nil {
+		return err
+	}
+
+	say("a fourth user starts the datascience image, now on every node")
+	late := userPod{"dave", "quay.io/jupyter/datascience-notebook:2024-10-07"}
+	if err := d.createUserPod(ctx, late); err != nil {
+		return err
+	}
+	if err := d.printPods(ctx, []userPod{late}); err != nil {
+		return err
+	}
+	say("demo finished in %s", since(d.start))
+
+	if d.keep {
+		say("cluster left running: kubectl --kubeconfig %s get pods -A", d.cluster.Kubeconfig)
+		say("prepuller's log: %s; press Ctrl-C to stop everything", filepath.Join(d.dir, "prepuller.log"))
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// startPrepuller runs `prepuller serve` as its own process with the
+// certificate envtest made, and waits for /readyz.
+func (d *demo) startPrepuller(ctx context.Context, bin string) error {
+	hooks := d.cluster.Env.WebhookInstallOptions
+	probe, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	cfg := filepath.Join(d.dir, "config.yaml")
+	// A short write window so the demo does not wait out the 10 s default.
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("puller:\n  writeInterval: %s\n", writeInterval)), 0o600); err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(d.dir, "prepuller.log"))
+	if err != nil {
+		return err
+	}
+	d.prepull = exec.Command(bin, "serve",
+		"--config="+cfg,
+		"--kubeconfig="+d.cluster.Kubeconfig,
+		"--namespace="+ownNamespace,
+		fmt.Sprintf("--webhook-port=%d", hooks.LocalServingPort),
+		"--cert-dir="+hooks.LocalServingCertDir,
+		"--metrics-bind-address=0",
+		"--health-probe-bind-address="+probe,
+		"--log-format=console",
+		"--puller-image=prepuller:demo",
+	)
+	d.prepull.Stdout, d.prepull.Stderr = logf, logf
+	d.prepull.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	t0 := time.Now()
+	if err := d.prepull.Start(); err != nil {
+		return fmt.Errorf("starting prepuller: %w", err)
+	}
+	d.prepDone = make(chan struct{})
+	go func() { _ = d.prepull.Wait(); close(d.prepDone) }()
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		select {
+		case <-d.prepDone:
+			return false, fmt.Errorf("prepuller exited: %s", tail(logf.Name(), 20))
+		default:
+		}
+		resp, err := http.Get("http://" + probe + "/readyz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for prepuller to be ready: %w", err)
+	}
+	say("prepuller serve ready in %s (webhook https://127.0.0.1:%d%s, failurePolicy Ignore)", since(t0), hooks.LocalServingPort, webhook.Path)
+	return nil
+}
+
+func (d *demo) createUserPod(ctx context.Context, p userPod) error {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      "jupyter-" + p.user,
+			Namespace: userNamespace,
+			Labels: map[string]string{
+				"component":                   "singleuser-server",
+				"app.kubernetes.io/component": "singleuser-server",
+				"hub.jupyter.org/username":    p.user,
+			},
+			Annotations: map[string]string{"hub.jupyter.org/username": p.user},
+		},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "notebook", Image: p.image}},
+		},
+	}
+	if err := d.k.Create(ctx, pod); err != nil {
+		return fmt.Errorf("creating pod for %s: %w", p.user, err)
+	}
+	return nil
+}
+
+// printPods shows what the webhook did to each pod and where the scheduler
+// put it.
+func (d *demo) printPods(ctx context.Context, pods []userPod) error {
+	for _, p := range pods {
+		var pod corev1.Pod
+		key := client.ObjectKey{Namespace: userNamespace, Name: "jupyter-" + p.user}
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			if err := d.k.Get(ctx, key, &pod); err != nil {
+				return false, nil
+			}
+			return pod.Spec.NodeName != "", nil
+		})
+		if err != nil {
+			return fmt.Errorf("waiting for %s to be scheduled: %w", key, err)
+		}
+		fmt.Printf("  %-15s %-48s on %s\n", pod.Name, pod.Spec.Containers[0].Image, pod.Spec.NodeName)
+		fmt.Printf("  %-15s steered: %q\n", "", pod.Annotations[webhook.AnnotationSteered])
+		if term := ownTerm(&pod); term != "" {
+			fmt.Printf("  %-15s affinity: %s\n", "", term)
+		}
+	}
+	return nil
+}
+
+func ownTerm(pod *corev1.Pod) string {
+	a := pod.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil {
+		return ""
+	}
+	for _, t := range a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
+		for _, f := range t.Preference.MatchFields {
+			return fmt.Sprintf("preferred weight %d, %s %s %v", t.Weight, f.Key, f.Operator, f.Values)
+		}
+	}
+	return ""
+}
+
+func (d *demo) printLearned(ctx context.Context) error {
+	var cm corev1.ConfigMap
+	popts := puller.DefaultOptions()
+	if err := d.k.Get(ctx, client.ObjectKey{Namespace: ownNamespace, Name: popts.StateConfigMapName}, &cm); err != nil {
+		return fmt.Errorf("reading the learned image set: %w", err)
+	}
+	set, err := imageset.Decode([]byte(cm.Data[puller.StateKey]))
+	if err != nil {
+		return fmt.Errorf("decoding the learned image set: %w", err)
+	}
+	entries := set.Entries()
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Image < entries[j].Image })
+	say("learned images (ConfigMap %s/%s):", ownNamespace, popts.StateConfigMapName)
+	for _, e := range entries {
+		users := make([]string, 0, len(e.Users))
+		for u := range e.Users {
+			users = append(users, u)
+		}
+		sort.Strings(users)
+		fmt.Printf("    %-50s users %-12s first seen %s\n", e.Image, strings.Join(users, ","), e.FirstSeen.Format(time.TimeOnly))
+	}
+	return nil
+}
+
+func (d *demo) waitDaemonSetPulled(ctx context.Context, nodes int) (*appsv1.DaemonSet, error) {
+	var ds appsv1.DaemonSet
+	key := client.ObjectKey{Namespace: ownNamespace, Name: puller.DefaultOptions().DaemonSetName}
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := d.k.Get(ctx, key, &ds); err != nil {
+			return false, nil
+		}
+		s := ds.Status
+		return s.ObservedGeneration == ds.Generation && s.UpdatedNumberScheduled == int32(nodes) && s.NumberReady == int32(nodes), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("waiting for DaemonSet %s: %w (see %s)", key, err, filepath.Join(d.dir, "prepuller.log"))
+	}
+	return &ds, nil
+}
+
+func (d *demo) waitNodesReady(ctx context.Context, names []string) error {
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		for _, name := range names {
+			var n corev1.Node
+			if err := d.k.Get(ctx, client.ObjectKey{Name: name}, &n); err != nil {
+				return false, nil
+			}
+			ready := false
+			for _, c := range n.Status.Conditions {
+				ready = ready || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
+			}
+			if !ready {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
+
+// reportImage writes an image into a node's status, as the kubelet does.
+func (d *demo) reportImage(ctx context.Context, node, image string, size int64) error {
+	var n corev1.Node
+	if err := d.k.Get(ctx, client.ObjectKey{Name: node}, &n); err != nil {
+		return err
+	}
+	n.Status.Images = append(n.Status.Images, corev1.ContainerImage{Names: []string{image}, SizeBytes: size})
+	if err := d.k.Status().Update(ctx, &n); err != nil {
+		return fmt.Errorf("reporting %s on %s: %w", image, node, err)
+	}
+	return nil
+}
+
+func (d *demo) cleanup() {
+	if d.prepull != nil && d.prepull.Process != nil {
+		_ = syscall.Kill(-d.prepull.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-d.prepDone:
+		case <-time.After(20 * time.Second):
+			_ = syscall.Kill(-d.prepull.Process.Pid, syscall.SIGKILL)
+			<-d.prepDone
+		}
+	}
+	if d.cluster != nil {
+		if err := d.cluster.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping the control plane: %v\n", err)
+		}
+	}
+	if d.dir != "" {
+		_ = os.RemoveAll(d.dir)
+	}
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func tail(path string, lines int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+func say(format string, args ...any) {
+	fmt.Printf("==> "+format+"\n", args...)
+}
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
+
+func ptr[T any](v T) *T { return &v }
