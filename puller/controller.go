@@ -141,6 +141,7 @@ func (c *controller) run(ctx context.Context) {
 		case <-timer.C:
 			dirty = false
 			retry, err := c.sync(ctx)
+			syncs.Inc()
 			if err != nil {
 				syncErrors.Inc()
 				log.Error(err, "Puller sync failed; retrying", "after", interval)

@@ -24,6 +24,10 @@ var (
 		Name: "prepuller_puller_state_writes_total",
 		Help: "Writes of the image set state ConfigMap.",
 	})
+	syncs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "prepuller_puller_syncs_total",
+		Help: "Puller syncs run (each compares the desired DaemonSet with the live one).",
+	})
 	syncErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "prepuller_puller_sync_errors_total",
 		Help: "Puller syncs that failed (retried at the next window).",
@@ -40,7 +44,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(imagesByState, nodeShare, daemonSetWrites, stateWrites, syncErrors, sightings, firstSightToDaemonSet)
+	metrics.Registry.MustRegister(imagesByState, syncs, nodeShare, daemonSetWrites, stateWrites, syncErrors, sightings, firstSightToDaemonSet)
 	for _, st := range imageset.States {
 		imagesByState.WithLabelValues(string(st))
 	}

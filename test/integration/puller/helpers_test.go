@@ -1,0 +1,291 @@
+package puller_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"prepuller.dev/prepuller/puller"
+	"prepuller.dev/prepuller/puller/imageref"
+	"prepuller.dev/prepuller/puller/imageset"
+	"prepuller.dev/prepuller/puller/pullertest"
+	"prepuller.dev/prepuller/puller/render"
+)
+
+// env is one test's world: prepuller's namespace, a user namespace, and a
+// user pod selector of its own, so tests sharing the API server never see
+// each other's pods.
+type env struct {
+	t       *testing.T
+	ctx     context.Context
+	ns      string
+	userNS  string
+	id      string
+	userSel labels.Selector
+	opts    puller.Options
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	id := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(id) > 40 {
+		id = id[:40]
+	}
+	id = strings.TrimRight(id, "-")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	e := &env{t: t, ctx: ctx, ns: "pp-" + id, userNS: "hub-" + id, id: id}
+	e.userSel = labels.SelectorFromSet(labels.Set{"component": "singleuser-server", "test": id})
+	for _, ns := range []string{e.ns, e.userNS} {
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	e.opts = puller.DefaultOptions()
+	e.opts.Image = "ghcr.io/prepuller/prepuller:test"
+	e.opts.WriteInterval = metav1.Duration{Duration: time.Second}
+	e.opts.ResyncInterval = metav1.Duration{Duration: time.Second}
+	e.opts.FailureGracePeriod = metav1.Duration{Duration: time.Second}
+	return e
+}
+
+// instance is one running prepuller (a manager with the puller set up the
+// way cmd/prepuller wires it).
+type instance struct {
+	rec  imageset.Recorder
+	stop func()
+}
+
+type startOpts struct {
+	clock       clock.PassiveClock
+	leaderElect bool
+	config      *rest.Config
+}
+
+func (e *env) start(so startOpts) *instance {
+	e.t.Helper()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		e.t.Fatal(err)
+	}
+	byObject := puller.CacheByObject(e.opts, e.ns)
+	byObject[&corev1.Pod{}] = cache.ByObject{Namespaces: map[string]cache.Config{
+		e.ns:                 {LabelSelector: puller.PodSelector(e.opts)},
+		cache.AllNamespaces: {LabelSelector: e.userSel},
+	}}
+	c := so.config
+	if c == nil {
+		c = cfg
+	}
+	mgr, err := ctrl.NewManager(c, ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:        "0",
+		Cache:                         cache.Options{ByObject: byObject},
+		LeaderElection:                so.leaderElect,
+		LeaderElectionID:              "prepuller",
+		LeaderElectionNamespace:       e.ns,
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 ptr.To(4 * time.Second),
+		RenewDeadline:                 ptr.To(3 * time.Second),
+		RetryPeriod:                   ptr.To(500 * time.Millisecond),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	rec, err := puller.Setup(mgr, e.opts, puller.Deps{Namespace: e.ns, Clock: so.clock, UserPodSelector: e.userSel})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				e.t.Errorf("manager: %v", err)
+			}
+		})
+	}
+	e.t.Cleanup(stop)
+	return &instance{rec: rec, stop: stop}
+}
+
+// userPod creates a singleuser pod for user running image.
+func (e *env) userPod(name, user string, images ...string) *corev1.Pod {
+	e.t.Helper()
+	w := pullertest.MakeUserPod(name, e.userNS, user).Label("test", e.id)
+	for _, img := range images {
+		w.Image(img)
+	}
+	p := w.Obj()
+	if err := k8s.Create(e.ctx, p); err != nil {
+		e.t.Fatalf("creating pod %s: %v", name, err)
+	}
+	return p
+}
+
+func (e *env) deletePod(name string) {
+	e.t.Helper()
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.userNS}}
+	if err := k8s.Delete(e.ctx, p, client.GracePeriodSeconds(0)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) daemonSet() (*appsv1.DaemonSet, error) {
+	var ds appsv1.DaemonSet
+	err := k8s.Get(e.ctx, client.ObjectKey{Namespace: e.ns, Name: e.opts.DaemonSetName}, &ds)
+	return &ds, err
+}
+
+// pulled returns the images the DaemonSet pulls, in order.
+func pulled(ds *appsv1.DaemonSet) []string {
+	var out []string
+	for _, c := range ds.Spec.Template.Spec.InitContainers {
+		if c.Name != render.InstallContainerName {
+			out = append(out, c.Image)
+		}
+	}
+	return out
+}
+
+func norm(t *testing.T, images ...string) []string {
+	t.Helper()
+	var out []string
+	for _, img := range images {
+		n, err := imageref.Normalize(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// waitImages waits until the DaemonSet pulls exactly want, in order.
+func (e *env) waitImages(want []string) *appsv1.DaemonSet {
+	e.t.Helper()
+	var ds *appsv1.DaemonSet
+	var last []string
+	eventually(e.t, 30*time.Second, func() (bool, string) {
+		var err error
+		ds, err = e.daemonSet()
+		if err != nil {
+			return false, err.Error()
+		}
+		last = pulled(ds)
+		return fmt.Sprint(last) == fmt.Sprint(want), fmt.Sprintf("DaemonSet pulls %v, want %v", last, want)
+	})
+	return ds
+}
+
+func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var msg string
+	for time.Now().Before(deadline) {
+		var ok bool
+		if ok, msg = cond(); ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s: %s", timeout, msg)
+}
+
+// counter reads a prepuller counter from the controller-runtime registry.
+func counter(t *testing.T, name string, lbls map[string]string) float64 {
+	t.Helper()
+	mfs, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if v, ok := lbls[lp.GetName()]; ok && v != lp.GetValue() {
+					continue metric
+				}
+			}
+			total += m.GetCounter().GetValue()
+		}
+	}
+	return total
+}
+
+// waitSyncs waits until n more puller syncs ran (in any instance).
+func waitSyncs(t *testing.T, n int) {
+	t.Helper()
+	start := counter(t, "prepuller_puller_syncs_total", nil)
+	eventually(t, 30*time.Second, func() (bool, string) {
+		got := counter(t, "prepuller_puller_syncs_total", nil) - start
+		return got >= float64(n), fmt.Sprintf("%v of %d syncs", got, n)
+	})
+}
+
+// state reads the persisted image set.
+func (e *env) state() (*imageset.Set, *corev1.ConfigMap, error) {
+	var cm corev1.ConfigMap
+	if err := k8s.Get(e.ctx, client.ObjectKey{Namespace: e.ns, Name: e.opts.StateConfigMapName}, &cm); err != nil {
+		return nil, nil, err
+	}
+	s, err := imageset.Decode([]byte(cm.Data[puller.StateKey]))
+	return s, &cm, err
+}
+
+// events returns the notes of Events with reason in prepuller's namespace.
+func (e *env) events(reason string) []string {
+	e.t.Helper()
+	var list eventsv1.EventList
+	if err := k8s.List(e.ctx, &list, client.InNamespace(e.ns)); err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, ev := range list.Items {
+		if ev.Reason == reason {
+			out = append(out, ev.Note)
+		}
+	}
+	return out
+}
+
+func (e *env) waitEvent(reason, contains string) {
+	e.t.Helper()
+	eventually(e.t, 30*time.Second, func() (bool, string) {
+		notes := e.events(reason)
+		for _, n := range notes {
+			if strings.Contains(n, contains) {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("no %s event mentioning %q in %q", reason, contains, notes)
+	})
+}
