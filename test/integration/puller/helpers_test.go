@@ -90,7 +90,7 @@ func (e *env) start(so startOpts) *instance {
 	}
 	byObject := puller.CacheByObject(e.opts, e.ns)
 	byObject[&corev1.Pod{}] = cache.ByObject{Namespaces: map[string]cache.Config{
-		e.ns:                 {LabelSelector: puller.PodSelector(e.opts)},
+		e.ns:                {LabelSelector: puller.PodSelector(e.opts)},
 		cache.AllNamespaces: {LabelSelector: e.userSel},
 	}}
 	c := so.config
