@@ -3,8 +3,10 @@ package webhook
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Options configure which pods the webhook looks at and how it steers them.
@@ -29,6 +31,10 @@ type Options struct {
 	// MaxAffinityNodes bounds the node names in one term, to keep pods small
 	// in large clusters.
 	MaxAffinityNodes int `json:"maxAffinityNodes"`
+	// SteeringContainer names the container whose image decides where the
+	// pod is steered (KubeSpawner's main container is "notebook"); pods
+	// without it are steered by their first container's image.
+	SteeringContainer string `json:"steeringContainer"`
 }
 
 // DefaultOptions returns the documented defaults.
@@ -40,6 +46,7 @@ func DefaultOptions() Options {
 		ExcludedNamespaces: []string{"kube-system"},
 		AffinityWeight:     50,
 		MaxAffinityNodes:   100,
+		SteeringContainer:  "notebook",
 	}
 }
 
@@ -64,5 +71,67 @@ func (o Options) Validate() error {
 	if o.MaxAffinityNodes < 1 {
 		errs = append(errs, fmt.Errorf("webhook.maxAffinityNodes: %d must be at least 1", o.MaxAffinityNodes))
 	}
+	for i, ns := range o.Namespaces {
+		for _, msg := range validation.IsDNS1123Label(ns) {
+			errs = append(errs, fmt.Errorf("webhook.namespaces[%d]: %q: %s", i, ns, msg))
+		}
+	}
+	for i, ns := range o.ExcludedNamespaces {
+		for _, msg := range validation.IsDNS1123Label(ns) {
+			errs = append(errs, fmt.Errorf("webhook.excludedNamespaces[%d]: %q: %s", i, ns, msg))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// ValidateFor checks what Validate cannot know: the namespace prepuller runs
+// in is never looked at, so a namespace list naming only it (or only
+// excluded ones) would select nothing.
+func (o Options) ValidateFor(ownNamespace string) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if len(o.Namespaces) > 0 && len(o.scope(ownNamespace).include) == 0 {
+		return fmt.Errorf("webhook.namespaces: %v names only prepuller's own namespace %q or excluded ones; no pod would be seen", o.Namespaces, ownNamespace)
+	}
+	return nil
+}
+
+// scope is the set of namespaces the webhook looks at, as rendered into the
+// configuration and checked by the handler.
+type scope struct {
+	only    bool     // only the include list (which may have been emptied)
+	include []string // when only, these
+	exclude []string // otherwise, all but these (always has ownNamespace)
+}
+
+func (o Options) scope(ownNamespace string) scope {
+	excluded := map[string]bool{ownNamespace: true}
+	for _, ns := range o.ExcludedNamespaces {
+		excluded[ns] = true
+	}
+	var s scope
+	if len(o.Namespaces) > 0 {
+		s.only = true
+		for _, ns := range o.Namespaces {
+			if !excluded[ns] && !slices.Contains(s.include, ns) {
+				s.include = append(s.include, ns)
+			}
+		}
+		slices.Sort(s.include)
+		return s
+	}
+	for ns := range excluded {
+		s.exclude = append(s.exclude, ns)
+	}
+	slices.Sort(s.exclude)
+	return s
+}
+
+// contains reports whether the webhook looks at namespace ns.
+func (s scope) contains(ns string) bool {
+	if s.only {
+		return slices.Contains(s.include, ns)
+	}
+	return !slices.Contains(s.exclude, ns)
 }

@@ -1,0 +1,501 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	jsonpatchapply "github.com/evanphx/json-patch/v5"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"prepuller.dev/prepuller/puller/imageset"
+	"prepuller.dev/prepuller/puller/inventory"
+	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
+	wt "prepuller.dev/prepuller/webhook/webhooktest"
+)
+
+const (
+	ownNS = "prepuller"
+	hubNS = "hub"
+
+	scipy      = "docker.io/jupyter/scipy-notebook:2024"
+	datasci    = "docker.io/jupyter/datascience-notebook:2024"
+	half       = "quay.io/x/half:1"
+	everywhere = "docker.io/library/everywhere:1"
+	rDigest    = "docker.io/jupyter/r-notebook@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	netTools   = "docker.io/jupyterhub/k8s-network-tools:4.0.0"
+	binder     = "docker.io/rocker/binder:latest"
+)
+
+var fixedTime = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// testInventory: ten eligible nodes n0..n9. scipy on 3, datasci on 9, half
+// on 5, everywhere on all 10, rDigest on n3.
+func testInventory() *inventory.Inventory {
+	inv := inventory.New()
+	for i := range 10 {
+		name := "n" + string(rune('0'+i))
+		w := it.MakeNode(name).Image(9e9, everywhere)
+		if i < 3 {
+			w.Image(5e9, scipy)
+		}
+		if i < 9 {
+			w.Image(6e9, datasci)
+		}
+		if i < 5 {
+			w.Image(1e9, half)
+		}
+		if i == 3 {
+			w.Image(4e9, rDigest, "jupyter/r-notebook:2024")
+		}
+		inv.UpsertNode(w.Obj())
+	}
+	return inv
+}
+
+func testOptions() Options {
+	o := DefaultOptions()
+	o.MaxAffinityNodes = 3
+	return o
+}
+
+func newTestHandler(t testing.TB, inv NodeInventory, rec imageset.Recorder) *Handler {
+	t.Helper()
+	h, err := NewHandler(testOptions(), Deps{Namespace: ownNS, Recorder: rec, Inventory: inv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.now = func() time.Time { return fixedTime }
+	return h
+}
+
+func review(t testing.TB, pod *corev1.Pod) admission.Request {
+	t.Helper()
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		UID:       "uid-1",
+		Kind:      metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+		Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+		Name:      pod.Name,
+		Namespace: pod.Namespace,
+		Operation: admissionv1.Create,
+		Object:    runtimeRaw(raw),
+	}}
+}
+
+// apply applies the response's patch to pod as the API server would.
+func apply(t *testing.T, pod *corev1.Pod, ops []jsonpatch.JsonPatchOperation) *corev1.Pod {
+	t.Helper()
+	raw, _ := json.Marshal(pod)
+	if len(ops) == 0 {
+		return pod.DeepCopy()
+	}
+	patchJSON, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := jsonpatchapply.DecodePatch(patchJSON)
+	if err != nil {
+		t.Fatalf("decoding patch %s: %v", patchJSON, err)
+	}
+	out, err := p.Apply(raw)
+	if err != nil {
+		t.Fatalf("applying patch %s: %v", patchJSON, err)
+	}
+	got := &corev1.Pod{}
+	if err := json.Unmarshal(out, got); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func ownTerm(weight int32, op corev1.NodeSelectorOperator, hosts ...string) corev1.PreferredSchedulingTerm {
+	return corev1.PreferredSchedulingTerm{Weight: weight, Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{
+		{Key: corev1.LabelHostname, Operator: op, Values: hosts},
+		{Key: MarkerLabel, Operator: corev1.NodeSelectorOpDoesNotExist},
+	}}}
+}
+
+func steeredTo(terms ...corev1.PreferredSchedulingTerm) *corev1.Affinity {
+	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: terms}}
+}
+
+func sighting(pod, image, user string) imageset.Sighting {
+	return imageset.Sighting{Image: image, Namespace: hubNS, Pod: pod, User: user, Time: fixedTime, Source: imageset.SourceWebhook}
+}
+
+// usersOwnAffinity is a pod's own scheduling: a required term, a preferred
+// term and pod anti-affinity. The webhook must keep all of it.
+func usersOwnAffinity() *corev1.Affinity {
+	return &corev1.Affinity{
+		NodeAffinity: &corev1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "hub.jupyter.org/node-purpose", Operator: corev1.NodeSelectorOpIn, Values: []string{"user"}}},
+			}}},
+			PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{
+				Weight:     10,
+				Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "zone", Operator: corev1.NodeSelectorOpIn, Values: []string{"a"}}}},
+			}},
+		},
+		PodAntiAffinity: &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+			Weight:          1,
+			PodAffinityTerm: corev1.PodAffinityTerm{TopologyKey: corev1.LabelHostname},
+		}}},
+	}
+}
+
+func TestHandle(t *testing.T) {
+	user := func(image string) *wt.PodWrapper { return wt.MakeUserPod("jupyter-alice", hubNS, "alice", image) }
+	msg := func(s string) map[string]string {
+		return map[string]string{AnnotationUsername: "alice", AnnotationSteered: s}
+	}
+	scipySteered := func() *wt.PodWrapper {
+		return user("jupyter/scipy-notebook:2024").
+			Annotation(AnnotationSteered, "3/10 nodes hold "+scipy).
+			Affinity(steeredTo(ownTerm(50, corev1.NodeSelectorOpIn, "n0", "n1", "n2")))
+	}
+	many := user("jupyter/scipy-notebook:2024")
+	many.Spec.Containers = nil
+	for i := range 300 {
+		many.Container("c"+strings.Repeat("x", i%7)+string(rune('a'+i%26)), []string{"rocker/binder", "quay.io/x/half:1", "jupyter/datascience-notebook:2024"}[i%3])
+	}
+	many.Container("notebook", "jupyter/datascience-notebook:2024")
+
+	cases := map[string]struct {
+		pod       *corev1.Pod
+		dryRun    bool
+		operation admissionv1.Operation
+		// want is the pod after the patch; nil means unchanged.
+		want          *corev1.Pod
+		wantSightings []imageset.Sighting
+		wantReason    reason
+		wantInvalid   int
+	}{
+		"plain singleuser pod": {
+			pod:           user("jupyter/scipy-notebook:2024").Obj(),
+			want:          scipySteered().Obj(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", scipy, "alice")},
+			wantReason:    reasonHolders,
+		},
+		"init containers are learned, the notebook image steers": {
+			pod: user("jupyter/scipy-notebook:2024").InitContainer("block-cloud-metadata", "jupyterhub/k8s-network-tools:4.0.0").Obj(),
+			want: scipySteered().InitContainer("block-cloud-metadata", "jupyterhub/k8s-network-tools:4.0.0").Obj(),
+			wantSightings: []imageset.Sighting{
+				sighting("jupyter-alice", netTools, "alice"),
+				sighting("jupyter-alice", scipy, "alice"),
+			},
+			wantReason: reasonHolders,
+		},
+		"digest": {
+			pod: user("jupyter/r-notebook@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb").Obj(),
+			want: func() *corev1.Pod {
+				p := user("jupyter/r-notebook@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb").Obj()
+				p.Annotations = msg("1/10 nodes hold " + rDigest)
+				p.Spec.Affinity = steeredTo(ownTerm(50, corev1.NodeSelectorOpIn, "n3"))
+				return p
+			}(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", rDigest, "alice")},
+			wantReason:    reasonHolders,
+		},
+		"tag and digest: the digest decides": {
+			pod: user("jupyter/r-notebook:old@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb").Obj(),
+			want: func() *corev1.Pod {
+				p := user("jupyter/r-notebook:old@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb").Obj()
+				p.Annotations = msg("1/10 nodes hold " + rDigest)
+				p.Spec.Affinity = steeredTo(ownTerm(50, corev1.NodeSelectorOpIn, "n3"))
+				return p
+			}(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", rDigest, "alice")},
+			wantReason:    reasonHolders,
+		},
+		"extra images, malformed entries skipped, duplicates once": {
+			pod: user("jupyter/scipy-notebook:2024").Annotation(AnnotationExtraImages, "rocker/binder, ,NOT VALID,quay.io/x/half:1,jupyter/scipy-notebook:2024,").Obj(),
+			want: scipySteered().Annotation(AnnotationExtraImages, "rocker/binder, ,NOT VALID,quay.io/x/half:1,jupyter/scipy-notebook:2024,").Obj(),
+			wantSightings: []imageset.Sighting{
+				sighting("jupyter-alice", scipy, "alice"),
+				sighting("jupyter-alice", binder, "alice"),
+				sighting("jupyter-alice", half, "alice"),
+			},
+			wantReason:  reasonHolders,
+			wantInvalid: 1,
+		},
+		"skip annotation: nothing learned, nothing changed": {
+			pod:        user("jupyter/scipy-notebook:2024").Annotation(AnnotationSkip, "true").Obj(),
+			wantReason: reasonSkipAnno,
+		},
+		"steer=false: learned, not steered": {
+			pod: user("jupyter/scipy-notebook:2024").Annotation(AnnotationSteer, "false").Obj(),
+			want: user("jupyter/scipy-notebook:2024").Annotation(AnnotationSteer, "false").
+				Annotation(AnnotationSteered, `not steered: prepuller.dev/steer is "false"`).Obj(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", scipy, "alice")},
+			wantReason:    reasonSteerOff,
+		},
+		"the pod's own required and preferred affinity are kept": {
+			pod: user("jupyter/scipy-notebook:2024").Affinity(usersOwnAffinity()).Obj(),
+			want: func() *corev1.Pod {
+				a := usersOwnAffinity()
+				a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution = append(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution,
+					ownTerm(50, corev1.NodeSelectorOpIn, "n0", "n1", "n2"))
+				return scipySteered().Affinity(a).Obj()
+			}(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", scipy, "alice")},
+			wantReason:    reasonHolders,
+		},
+		"pod anti-affinity only: node affinity added beside it": {
+			pod: user("jupyter/scipy-notebook:2024").Affinity(&corev1.Affinity{PodAntiAffinity: usersOwnAffinity().PodAntiAffinity}).Obj(),
+			want: scipySteered().Affinity(&corev1.Affinity{
+				PodAntiAffinity: usersOwnAffinity().PodAntiAffinity,
+				NodeAffinity:    steeredTo(ownTerm(50, corev1.NodeSelectorOpIn, "n0", "n1", "n2")).NodeAffinity,
+			}).Obj(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", scipy, "alice")},
+			wantReason:    reasonHolders,
+		},
+		"already steered: no patch": {
+			pod:           scipySteered().Obj(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", scipy, "alice")},
+			wantReason:    reasonAlreadySteered,
+		},
+		"reinvoked with a stale own term: replaced in place, the user's term kept": {
+			pod: func() *corev1.Pod {
+				a := usersOwnAffinity()
+				a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution = []corev1.PreferredSchedulingTerm{
+					ownTerm(20, corev1.NodeSelectorOpNotIn, "n7"), a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0]}
+				return user("jupyter/scipy-notebook:2024").Annotation(AnnotationSteered, "old").Affinity(a).Obj()
+			}(),
+			want: func() *corev1.Pod {
+				a := usersOwnAffinity()
+				a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution = []corev1.PreferredSchedulingTerm{
+					ownTerm(50, corev1.NodeSelectorOpIn, "n0", "n1", "n2"), a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0]}
+				return scipySteered().Affinity(a).Obj()
+			}(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", scipy, "alice")},
+			wantReason:    reasonHolders,
+		},
+		"non-matching pod": {
+			pod:        wt.MakePod("other", hubNS).Container("c", "jupyter/scipy-notebook:2024").Obj(),
+			wantReason: reasonSelector,
+		},
+		"excluded namespace": {
+			pod:        wt.MakeUserPod("jupyter-alice", "kube-system", "alice", "jupyter/scipy-notebook:2024").Obj(),
+			wantReason: reasonNamespace,
+		},
+		"prepuller's own namespace": {
+			pod:        wt.MakeUserPod("jupyter-alice", ownNS, "alice", "jupyter/scipy-notebook:2024").Obj(),
+			wantReason: reasonNamespace,
+		},
+		"dry run: nothing learned, nothing changed": {
+			pod:        user("jupyter/scipy-notebook:2024").Obj(),
+			dryRun:     true,
+			wantReason: reasonDryRun,
+		},
+		"not a CREATE": {
+			pod:        user("jupyter/scipy-notebook:2024").Obj(),
+			operation:  admissionv1.Update,
+			wantReason: reasonNotPodCreate,
+		},
+		"hundreds of containers: each image learned once": {
+			pod: many.Obj(),
+			want: func() *corev1.Pod {
+				p := many.Obj()
+				p.Annotations[AnnotationSteered] = "9/10 nodes hold " + datasci
+				p.Spec.Affinity = steeredTo(ownTerm(50, corev1.NodeSelectorOpNotIn, "n9"))
+				return p
+			}(),
+			wantSightings: []imageset.Sighting{
+				sighting("jupyter-alice", binder, "alice"),
+				sighting("jupyter-alice", half, "alice"),
+				sighting("jupyter-alice", datasci, "alice"),
+			},
+			wantReason: reasonComplement,
+		},
+		"invalid image reference: not learned, not steered, admitted": {
+			pod:         user("Not A/Valid:Image").Obj(),
+			want:        user("Not A/Valid:Image").Annotation(AnnotationSteered, `not steered: invalid image reference "Not A/Valid:Image"`).Obj(),
+			wantReason:  reasonBadImage,
+			wantInvalid: 1,
+		},
+		"most nodes hold it: the complement is named": {
+			pod:           user("jupyter/datascience-notebook:2024").Obj(),
+			want:          user("jupyter/datascience-notebook:2024").Annotation(AnnotationSteered, "9/10 nodes hold "+datasci).Affinity(steeredTo(ownTerm(50, corev1.NodeSelectorOpNotIn, "n9"))).Obj(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", datasci, "alice")},
+			wantReason:    reasonComplement,
+		},
+		"past the name bound either way: no term, and it says so": {
+			pod:           user("quay.io/x/half:1").Obj(),
+			want:          user("quay.io/x/half:1").Annotation(AnnotationSteered, "not steered: 5/10 nodes hold "+half+" (more than 3 to name either way)").Obj(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", half, "alice")},
+			wantReason:    reasonTooMany,
+		},
+		"held everywhere: no term": {
+			pod:           user("everywhere:1").Obj(),
+			want:          user("everywhere:1").Annotation(AnnotationSteered, "not steered: 10/10 nodes hold "+everywhere).Obj(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", everywhere, "alice")},
+			wantReason:    reasonAllHold,
+		},
+		"held nowhere: no term": {
+			pod:           user("rocker/binder").Obj(),
+			want:          user("rocker/binder").Annotation(AnnotationSteered, "not steered: 0/10 nodes hold "+binder).Obj(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", binder, "alice")},
+			wantReason:    reasonNoHolder,
+		},
+		"generateName pod without annotations, with pull secrets and policy": {
+			pod: wt.MakePod("", hubNS).GenerateName("jupyter-").Label("component", "singleuser-server").
+				Container("notebook", "jupyter/scipy-notebook:2024").PullPolicy(corev1.PullAlways).PullSecret("regcred").Obj(),
+			want: wt.MakePod("", hubNS).GenerateName("jupyter-").Label("component", "singleuser-server").
+				Container("notebook", "jupyter/scipy-notebook:2024").PullPolicy(corev1.PullAlways).PullSecret("regcred").
+				Annotation(AnnotationSteered, "3/10 nodes hold "+scipy).
+				Affinity(steeredTo(ownTerm(50, corev1.NodeSelectorOpIn, "n0", "n1", "n2"))).Obj(),
+			wantSightings: []imageset.Sighting{{Image: scipy, Namespace: hubNS, Pod: "jupyter-", PullSecrets: []string{"regcred"},
+				PullPolicy: corev1.PullAlways, Time: fixedTime, Source: imageset.SourceWebhook}},
+			wantReason: reasonHolders,
+		},
+	}
+	inv := testInventory()
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			rec := &wt.Recorder{}
+			h := newTestHandler(t, inv, rec)
+			req := review(t, tc.pod)
+			if tc.dryRun {
+				req.DryRun = ptr.To(true)
+			}
+			if tc.operation != "" {
+				req.Operation = tc.operation
+			}
+			before := testutil.ToFloat64(decisions[tc.wantReason])
+			invalidBefore := testutil.ToFloat64(invalidRefs)
+
+			resp := h.Handle(context.Background(), req)
+
+			if !resp.Allowed {
+				t.Fatalf("pod not allowed: %+v", resp.Result)
+			}
+			for _, op := range resp.Patches {
+				if op.Operation == "remove" {
+					t.Errorf("patch removes %s; the webhook must not remove fields", op.Path)
+				}
+			}
+			want := tc.want
+			if want == nil {
+				want = tc.pod
+				if len(resp.Patches) != 0 {
+					t.Errorf("want no patch, got %+v", resp.Patches)
+				}
+			}
+			if diff := cmp.Diff(want, apply(t, tc.pod, resp.Patches)); diff != "" {
+				t.Errorf("patched pod (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantSightings, rec.Sightings(), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("sightings (-want +got):\n%s", diff)
+			}
+			if got := testutil.ToFloat64(decisions[tc.wantReason]) - before; got != 1 {
+				t.Errorf("decisions{%s,%s} grew by %v, want 1", tc.wantReason.outcome, tc.wantReason.name, got)
+			}
+			if got := int(testutil.ToFloat64(invalidRefs) - invalidBefore); got != tc.wantInvalid {
+				t.Errorf("invalid references counted %d, want %d", got, tc.wantInvalid)
+			}
+		})
+	}
+}
+
+// A reinvocation after another webhook changed the image may find the pod
+// should carry no term of ours: that is the one case where the webhook
+// removes something, and it is its own term only.
+func TestHandleRemovesOnlyItsOwnStaleTerm(t *testing.T) {
+	a := usersOwnAffinity()
+	a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution = append(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution,
+		ownTerm(50, corev1.NodeSelectorOpIn, "n0"))
+	pod := wt.MakeUserPod("jupyter-alice", hubNS, "alice", "rocker/binder").Affinity(a).Obj()
+
+	resp := newTestHandler(t, testInventory(), &wt.Recorder{}).Handle(context.Background(), review(t, pod))
+
+	want := []jsonpatch.JsonPatchOperation{
+		{Operation: "remove", Path: preferredPath + "/1"},
+		{Operation: "add", Path: steeredPath, Value: "not steered: 0/10 nodes hold " + binder},
+	}
+	if diff := cmp.Diff(want, resp.Patches); diff != "" {
+		t.Errorf("patch (-want +got):\n%s", diff)
+	}
+	got := apply(t, pod, resp.Patches)
+	if diff := cmp.Diff(usersOwnAffinity(), got.Spec.Affinity); diff != "" {
+		t.Errorf("affinity after patch (-want +got):\n%s", diff)
+	}
+}
+
+type panickingInventory struct{}
+
+func (panickingInventory) Presence(string, int) inventory.Presence { panic("boom") }
+
+func TestHandleNeverGetsInTheWay(t *testing.T) {
+	pod := wt.MakeUserPod("jupyter-alice", hubNS, "alice", "jupyter/scipy-notebook:2024").Obj()
+	cases := map[string]struct {
+		inv        NodeInventory
+		raw        []byte
+		wantReason reason
+	}{
+		"panic in a dependency": {inv: panickingInventory{}, wantReason: reasonPanic},
+		"undecodable pod":       {inv: testInventory(), raw: []byte(`{"metadata": 7}`), wantReason: reasonDecode},
+		"no object":             {inv: testInventory(), raw: []byte{}, wantReason: reasonDecode},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			req := review(t, pod)
+			if tc.raw != nil {
+				req.Object.Raw = tc.raw
+			}
+			before := testutil.ToFloat64(decisions[tc.wantReason])
+			resp := newTestHandler(t, tc.inv, &wt.Recorder{}).Handle(context.Background(), req)
+			if !resp.Allowed || len(resp.Patches) != 0 {
+				t.Errorf("want allowed unchanged, got allowed=%v patches=%v", resp.Allowed, resp.Patches)
+			}
+			if got := testutil.ToFloat64(decisions[tc.wantReason]) - before; got != 1 {
+				t.Errorf("decisions{%s} grew by %v, want 1", tc.wantReason.name, got)
+			}
+		})
+	}
+}
+
+func TestNewHandlerRejects(t *testing.T) {
+	good := Deps{Namespace: ownNS, Recorder: &wt.Recorder{}, Inventory: testInventory()}
+	cases := map[string]struct {
+		opts    func(*Options)
+		deps    func(*Deps)
+		wantErr string
+	}{
+		"no namespace":              {deps: func(d *Deps) { d.Namespace = "" }, wantErr: "own namespace is empty"},
+		"no recorder":               {deps: func(d *Deps) { d.Recorder = nil }, wantErr: "Recorder and Inventory are required"},
+		"only own namespace listed": {opts: func(o *Options) { o.Namespaces = []string{ownNS} }, wantErr: "webhook.namespaces"},
+		"bad selector":              {opts: func(o *Options) { o.PodSelector = "a in (" }, wantErr: "webhook.podSelector"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			opts, deps := DefaultOptions(), good
+			if tc.opts != nil {
+				tc.opts(&opts)
+			}
+			if tc.deps != nil {
+				tc.deps(&deps)
+			}
+			_, err := NewHandler(opts, deps)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("NewHandler error = %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+	if _, err := NewHandler(DefaultOptions(), good); err != nil {
+		t.Errorf("NewHandler with defaults: %v", err)
+	}
+}

@@ -1,0 +1,156 @@
+package webhook
+
+import (
+	"strconv"
+	"strings"
+
+	"gomodules.xyz/jsonpatch/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+
+	"prepuller.dev/prepuller/puller/inventory"
+)
+
+// MarkerLabel makes the webhook's own affinity term recognizable: the term
+// carries a "MarkerLabel DoesNotExist" requirement, true on every node (no
+// node has this label; do not add it to one), so it changes nothing about
+// which nodes match but tells the webhook, when reinvoked, which term is its
+// own to replace. The pod's other terms are never touched.
+const MarkerLabel = "prepuller.dev/steering-term"
+
+const preferredPath = "/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution"
+
+// steeringImage picks the image that decides where the pod goes: the
+// container named Options.SteeringContainer (KubeSpawner's "notebook"), else
+// the first container. It is the user's environment and by far the largest
+// image; init containers (block-cloud-metadata) are small and everywhere.
+func (h *Handler) steeringImage(p *podView) (string, bool) {
+	cs := p.Spec.Containers
+	if len(cs) == 0 {
+		return "", false
+	}
+	for i := range cs {
+		if cs[i].Name == h.opts.SteeringContainer {
+			return cs[i].Image, true
+		}
+	}
+	return cs[0].Image, true
+}
+
+// decision is what steering concluded for one pod.
+type decision struct {
+	reason  reason
+	term    *corev1.PreferredSchedulingTerm // nil: the pod should carry no term of ours
+	message string                          // value of AnnotationSteered
+}
+
+// decide looks the image up in the inventory and chooses the term. It never
+// names more than MaxAffinityNodes nodes: the holders when few hold it, the
+// eligible nodes lacking it when few lack it, otherwise nothing.
+func (h *Handler) decide(p *podView) decision {
+	if p.Metadata.Annotations[AnnotationSteer] == "false" {
+		return decision{reason: reasonSteerOff, message: "not steered: " + AnnotationSteer + " is \"false\""}
+	}
+	raw, ok := h.steeringImage(p)
+	if !ok {
+		return decision{reason: reasonNoContainer, message: "not steered: pod has no container"}
+	}
+	img, err := h.norm.normalize(raw)
+	if err != nil {
+		return decision{reason: reasonBadImage, message: "not steered: invalid image reference " + strconv.Quote(raw)}
+	}
+	pr := h.inventory.Presence(img, h.opts.MaxAffinityNodes)
+	counts := strconv.Itoa(pr.Holding) + "/" + strconv.Itoa(pr.Eligible) + " nodes hold " + img
+	switch {
+	case pr.Eligible == 0:
+		return decision{reason: reasonNoEligible, message: "not steered: no eligible nodes known"}
+	case pr.Holding == 0:
+		return decision{reason: reasonNoHolder, message: "not steered: " + counts}
+	case pr.Holding == pr.Eligible:
+		return decision{reason: reasonAllHold, message: "not steered: " + counts}
+	case pr.Hostnames == nil:
+		return decision{reason: reasonTooMany, message: "not steered: " + counts +
+			" (more than " + strconv.Itoa(h.opts.MaxAffinityNodes) + " to name either way)"}
+	}
+	op, r := corev1.NodeSelectorOpIn, reasonHolders
+	if pr.Complement {
+		op, r = corev1.NodeSelectorOpNotIn, reasonComplement
+	}
+	return decision{reason: r, message: counts, term: h.term(op, pr.Hostnames)}
+}
+
+func (h *Handler) term(op corev1.NodeSelectorOperator, hostnames []string) *corev1.PreferredSchedulingTerm {
+	return &corev1.PreferredSchedulingTerm{
+		Weight: h.opts.AffinityWeight,
+		Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{
+			{Key: inventory.HostnameLabel, Operator: op, Values: hostnames},
+			{Key: MarkerLabel, Operator: corev1.NodeSelectorOpDoesNotExist},
+		}},
+	}
+}
+
+// isOwnTerm recognizes the webhook's term by its marker requirement.
+func isOwnTerm(t *corev1.PreferredSchedulingTerm) bool {
+	for _, r := range t.Preference.MatchExpressions {
+		if r.Key == MarkerLabel {
+			return true
+		}
+	}
+	return false
+}
+
+// patch builds targeted JSON patch operations moving the pod to d: add or
+// replace the webhook's own term and the steered annotation. Everything else
+// in the pod is left as it is, so no operation touches a field the webhook
+// does not own. The only "remove" possible is of the webhook's own term,
+// when a reinvocation finds the pod should no longer carry one.
+func patch(p *podView, d decision) []jsonpatch.JsonPatchOperation {
+	var ops []jsonpatch.JsonPatchOperation
+
+	var preferred []corev1.PreferredSchedulingTerm
+	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil {
+		preferred = a.NodeAffinity.Preferred
+	}
+	own := -1
+	for i := range preferred {
+		if isOwnTerm(&preferred[i]) {
+			own = i
+			break
+		}
+	}
+	switch {
+	case d.term != nil && own >= 0:
+		if !equality.Semantic.DeepEqual(preferred[own], *d.term) {
+			ops = append(ops, jsonpatch.NewOperation("replace", preferredPath+"/"+strconv.Itoa(own), d.term))
+		}
+	case d.term != nil && p.Spec.Affinity == nil:
+		ops = append(ops, jsonpatch.NewOperation("add", "/spec/affinity", &corev1.Affinity{
+			NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{*d.term}},
+		}))
+	case d.term != nil && p.Spec.Affinity.NodeAffinity == nil:
+		ops = append(ops, jsonpatch.NewOperation("add", "/spec/affinity/nodeAffinity", &corev1.NodeAffinity{
+			PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{*d.term},
+		}))
+	case d.term != nil && len(preferred) == 0:
+		// Absent, null or []: "add" sets the member either way.
+		ops = append(ops, jsonpatch.NewOperation("add", preferredPath, []corev1.PreferredSchedulingTerm{*d.term}))
+	case d.term != nil:
+		ops = append(ops, jsonpatch.NewOperation("add", preferredPath+"/-", d.term))
+	case own >= 0:
+		ops = append(ops, jsonpatch.NewOperation("remove", preferredPath+"/"+strconv.Itoa(own), nil))
+	}
+
+	switch cur, ok := p.Metadata.Annotations[AnnotationSteered]; {
+	case p.Metadata.Annotations == nil:
+		ops = append(ops, jsonpatch.NewOperation("add", "/metadata/annotations", map[string]string{AnnotationSteered: d.message}))
+	case !ok:
+		ops = append(ops, jsonpatch.NewOperation("add", steeredPath, d.message))
+	case cur != d.message:
+		ops = append(ops, jsonpatch.NewOperation("replace", steeredPath, d.message))
+	}
+	return ops
+}
+
+// steeredPath is the JSON pointer of AnnotationSteered ("/" escaped as "~1",
+// RFC 6901).
+var steeredPath = "/metadata/annotations/" + strings.ReplaceAll(strings.ReplaceAll(AnnotationSteered, "~", "~0"), "/", "~1")
