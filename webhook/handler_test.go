@@ -191,7 +191,7 @@ func TestHandle(t *testing.T) {
 			wantReason:    reasonHolders,
 		},
 		"init containers are learned, the notebook image steers": {
-			pod: user("jupyter/scipy-notebook:2024").InitContainer("block-cloud-metadata", "jupyterhub/k8s-network-tools:4.0.0").Obj(),
+			pod:  user("jupyter/scipy-notebook:2024").InitContainer("block-cloud-metadata", "jupyterhub/k8s-network-tools:4.0.0").Obj(),
 			want: scipySteered().InitContainer("block-cloud-metadata", "jupyterhub/k8s-network-tools:4.0.0").Obj(),
 			wantSightings: []imageset.Sighting{
 				sighting("jupyter-alice", netTools, "alice"),
@@ -222,7 +222,7 @@ func TestHandle(t *testing.T) {
 			wantReason:    reasonHolders,
 		},
 		"extra images, malformed entries skipped, duplicates once": {
-			pod: user("jupyter/scipy-notebook:2024").Annotation(AnnotationExtraImages, "rocker/binder, ,NOT VALID,quay.io/x/half:1,jupyter/scipy-notebook:2024,").Obj(),
+			pod:  user("jupyter/scipy-notebook:2024").Annotation(AnnotationExtraImages, "rocker/binder, ,NOT VALID,quay.io/x/half:1,jupyter/scipy-notebook:2024,").Obj(),
 			want: scipySteered().Annotation(AnnotationExtraImages, "rocker/binder, ,NOT VALID,quay.io/x/half:1,jupyter/scipy-notebook:2024,").Obj(),
 			wantSightings: []imageset.Sighting{
 				sighting("jupyter-alice", scipy, "alice"),
