@@ -23,6 +23,18 @@ func MutatingWebhookConfiguration(name string, opts Options, ownNamespace string
 			{Key: "prepuller.dev/invalid-pod-selector", Operator: metav1.LabelSelectorOpExists},
 		}}
 	}
+	// Keep the rendered YAML free of "matchExpressions: []" and "values: []".
+	if len(objectSelector.MatchExpressions) == 0 {
+		objectSelector.MatchExpressions = nil
+	}
+	for i := range objectSelector.MatchExpressions {
+		if len(objectSelector.MatchExpressions[i].Values) == 0 {
+			objectSelector.MatchExpressions[i].Values = nil
+		}
+	}
+	if len(objectSelector.MatchLabels) == 0 {
+		objectSelector.MatchLabels = nil
+	}
 	sc := opts.scope(ownNamespace)
 	nsReq := metav1.LabelSelectorRequirement{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: sc.exclude}
 	if sc.only {

@@ -1,0 +1,76 @@
+package webhook
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestOptionsValidate(t *testing.T) {
+	cases := map[string]struct {
+		opts func(*Options)
+		want []string // substrings of the error, in order; none means valid
+	}{
+		"defaults": {},
+		"everything wrong at once": {
+			opts: func(o *Options) {
+				o.Port, o.CertDir, o.PodSelector, o.AffinityWeight, o.MaxAffinityNodes = 0, "", "", 101, 0
+				o.Namespaces, o.ExcludedNamespaces = []string{"Hub"}, []string{"a_b"}
+			},
+			want: []string{"webhook.port", "webhook.certDir", "webhook.podSelector", "webhook.affinityWeight",
+				"webhook.maxAffinityNodes", "webhook.namespaces[0]", "webhook.excludedNamespaces[0]"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			o := DefaultOptions()
+			if tc.opts != nil {
+				tc.opts(&o)
+			}
+			err := o.Validate()
+			var got []string
+			if err != nil {
+				for _, line := range strings.Split(err.Error(), "\n") {
+					got = append(got, strings.SplitN(line, ":", 2)[0])
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Validate error paths (-want +got):\n%s\nerror: %v", diff, err)
+			}
+		})
+	}
+}
+
+func TestScopeContains(t *testing.T) {
+	cases := map[string]struct {
+		opts func(*Options)
+		want map[string]bool
+	}{
+		"defaults": {want: map[string]bool{"hub": true, "kube-system": false, ownNS: false}},
+		"namespace list": {
+			opts: func(o *Options) { o.Namespaces = []string{"hub", ownNS} },
+			want: map[string]bool{"hub": true, "other": false, ownNS: false},
+		},
+		"list of only excluded names": {
+			opts: func(o *Options) { o.Namespaces = []string{"kube-system"} },
+			want: map[string]bool{"hub": false, "kube-system": false},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			o := DefaultOptions()
+			if tc.opts != nil {
+				tc.opts(&o)
+			}
+			sc := o.scope(ownNS)
+			got := map[string]bool{}
+			for ns := range tc.want {
+				got[ns] = sc.contains(ns)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("contains (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
