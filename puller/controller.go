@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -49,6 +50,7 @@ type controller struct {
 	savedPrint string    // fingerprint of the last written state
 	savedData  string    // the last written state
 	warned     map[string]bool
+	counted    map[types.UID]bool // live user pods already counted
 	shared     map[string]bool // images with a node share series
 }
 

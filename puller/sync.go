@@ -121,17 +121,26 @@ func (c *controller) learnFromPods(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("listing user pods: %w", err)
 	}
 	running := map[string]int{}
+	counted := make(map[types.UID]bool, len(pods.Items))
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		if p.Namespace == c.ns || p.DeletionTimestamp != nil ||
 			p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
+		counted[p.UID] = true
 		for _, s := range PodSightings(p, now, imageset.SourceWatch) {
+			if c.counted[p.UID] {
+				// Seen at an earlier sync: refresh the user, but do
+				// not count the pod again once it has left the
+				// entry's bounded list of recent pods.
+				s.Pod = ""
+			}
 			c.set.Observe(s)
 			running[s.Image]++
 		}
 	}
+	c.counted = counted
 	c.set.SetRunning(running)
 	return nil
 }
@@ -143,6 +152,9 @@ func PodSightings(p *corev1.Pod, now time.Time, src imageset.Source) []imageset.
 	user := p.Annotations["hub.jupyter.org/username"]
 	if user == "" {
 		user = p.Labels["hub.jupyter.org/username"]
+	}
+	if user == "" {
+		user = p.Namespace + "/" + p.Name // as imageset does for webhook sightings
 	}
 	var secrets []string
 	for _, s := range p.Spec.ImagePullSecrets {

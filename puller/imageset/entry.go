@@ -82,12 +82,14 @@ func (e *Entry) observe(s Sighting) {
 		e.PullAlways = s.PullPolicy == "Always"
 	}
 	user := s.User
-	if user == "" {
+	if user == "" && s.Pod != "" {
 		// One pod without a user name counts as one user; a restarted
 		// server keeps its pod name, so it is not counted twice.
 		user = s.Namespace + "/" + s.Pod
 	}
-	e.Users = touch(e.Users, user, s.Time, maxUsers)
+	if user != "" {
+		e.Users = touch(e.Users, user, s.Time, maxUsers)
+	}
 	if s.Pod != "" {
 		key := s.Namespace + "/" + s.Pod
 		if _, ok := e.RecentPods[key]; !ok {
