@@ -43,6 +43,13 @@ var (
 	})
 )
 
+// Resolved once: Record runs on the webhook's request path.
+var (
+	sightingsQueued    = sightings.WithLabelValues("queued")
+	sightingsDropped   = sightings.WithLabelValues("dropped")
+	sightingsNotLeader = sightings.WithLabelValues("not_leader")
+)
+
 func init() {
 	metrics.Registry.MustRegister(imagesByState, syncs, nodeShare, daemonSetWrites, stateWrites, syncErrors, sightings, firstSightToDaemonSet)
 	for _, st := range imageset.States {

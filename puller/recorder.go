@@ -25,13 +25,13 @@ func newSightingQueue(size int) *sightingQueue {
 // image: the leader's watch on user pods sees every pod the webhook saw.
 func (q *sightingQueue) Record(s imageset.Sighting) {
 	if !q.leader.Load() {
-		sightings.WithLabelValues("not_leader").Inc()
+		sightingsNotLeader.Inc()
 		return
 	}
 	select {
 	case q.ch <- s:
-		sightings.WithLabelValues("queued").Inc()
+		sightingsQueued.Inc()
 	default:
-		sightings.WithLabelValues("dropped").Inc()
+		sightingsDropped.Inc()
 	}
 }

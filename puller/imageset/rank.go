@@ -56,8 +56,9 @@ type Evaluation struct {
 
 // Evaluate ranks the set at now and picks the images to pull.
 //
-// Ranking is by distinct users within the TTL, then by last use, then by
-// image name so that the order (and so the DaemonSet) is stable. Static
+// Ranking is by distinct users within the TTL, then by last use, then
+// static before learned, then by image name so that the order (and so the
+// DaemonSet) is stable. Static
 // images always win a place (MaxImages and the budget count them first),
 // then learned images fill the remaining places in rank order.
 func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
@@ -80,7 +81,24 @@ func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
 			candidates = append(candidates, e)
 		}
 	}
-	sort.Slice(candidates, func(i, j int) bool { return better(candidates[i], candidates[j], since) })
+	// Count users once per entry, not once per comparison.
+	users := make(map[*Entry]int, len(candidates))
+	for _, e := range candidates {
+		users[e] = e.activeUsers(since)
+	}
+	better := func(a, b *Entry) bool {
+		if users[a] != users[b] {
+			return users[a] > users[b]
+		}
+		if !a.LastSeen.Equal(b.LastSeen) {
+			return a.LastSeen.After(b.LastSeen)
+		}
+		if a.Static != b.Static {
+			return a.Static
+		}
+		return a.Image < b.Image
+	}
+	sort.Slice(candidates, func(i, j int) bool { return better(candidates[i], candidates[j]) })
 
 	// Static images claim their places first, in rank order.
 	var picked []*Entry
@@ -110,25 +128,9 @@ func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
 		}
 	}
 	// Pulled in rank order, whichever pass picked them.
-	sort.SliceStable(picked, func(i, j int) bool { return better(picked[i], picked[j], since) })
+	sort.SliceStable(picked, func(i, j int) bool { return better(picked[i], picked[j]) })
 	ev.Active = picked
 	return ev
-}
-
-// better orders entries by value: recent distinct users, then recency,
-// then static before learned, then name.
-func better(a, b *Entry, since time.Time) bool {
-	au, bu := a.activeUsers(since), b.activeUsers(since)
-	if au != bu {
-		return au > bu
-	}
-	if !a.LastSeen.Equal(b.LastSeen) {
-		return a.LastSeen.After(b.LastSeen)
-	}
-	if a.Static != b.Static {
-		return a.Static
-	}
-	return a.Image < b.Image
 }
 
 // activeUsers counts users seen since the cutoff. While pods still run the
