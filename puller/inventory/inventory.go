@@ -26,6 +26,7 @@ type Inventory struct {
 	pods   map[string]string // puller pod "ns/name" -> node name
 	slots  []*node           // slot -> node; nil when free
 	free   []int             // free slots, reused so bitsets stay short
+	norm   map[string]string // raw status name -> normalized ("" if invalid)
 
 	eligible      bitset
 	eligibleCount int
@@ -65,6 +66,7 @@ func New() *Inventory {
 		nodes:  map[string]*node{},
 		images: map[string]*image{},
 		pods:   map[string]string{},
+		norm:   map[string]string{},
 	}
 }
 

@@ -185,11 +185,10 @@ func (inv *Inventory) statusImagesLocked(imgs []corev1.ContainerImage) []string 
 	out := make([]string, 0, len(imgs)*2)
 	for _, ci := range imgs {
 		for _, raw := range ci.Names {
-			name, err := imageref.Normalize(raw)
-			if err != nil {
-				continue // e.g. a bare "sha256:..." ID; no pod names an image so
+			name, ok := inv.normalizeLocked(raw)
+			if !ok {
+				continue // not a reference a pod could name
 			}
-			name = inv.internLocked(name)
 			out = append(out, name)
 			if ci.SizeBytes > 0 {
 				img := inv.images[name]
@@ -205,6 +204,29 @@ func (inv *Inventory) statusImagesLocked(imgs []corev1.ContainerImage) []string 
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// normCacheSize bounds the memo of normalized status names. Nodes report
+// the same few hundred names; a full cache is dropped and refilled.
+const normCacheSize = 16384
+
+// normalizeLocked memoizes imageref.Normalize: parsing dominates the cost of
+// a changed status.images, and at start every node reports at once.
+func (inv *Inventory) normalizeLocked(raw string) (string, bool) {
+	if name, ok := inv.norm[raw]; ok {
+		return name, name != ""
+	}
+	name, err := imageref.Normalize(raw)
+	if err != nil {
+		name = ""
+	} else {
+		name = inv.internLocked(name)
+	}
+	if len(inv.norm) >= normCacheSize {
+		clear(inv.norm)
+	}
+	inv.norm[raw] = name
+	return name, name != ""
 }
 
 // applyLocked moves a node to its new state, updating every image whose

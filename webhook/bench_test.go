@@ -1,0 +1,89 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"prepuller.dev/prepuller/puller/imageset"
+	"prepuller.dev/prepuller/puller/inventory"
+	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
+	wt "prepuller.dev/prepuller/webhook/webhooktest"
+)
+
+type discardRecorder struct{}
+
+func (discardRecorder) Record(imageset.Sighting) {}
+
+// benchInventory builds n nodes named like cloud nodes, each reporting 50
+// images (the kubelet's cap): 45 from a pool of 500 and 5 steering images
+// held by 50 nodes ("few"), all but 50 ("most"), half ("half") and every node
+// ("all").
+func benchInventory(n int) *inventory.Inventory {
+	inv := inventory.New()
+	for i := range n {
+		w := it.MakeNode(fmt.Sprintf("ip-10-%d-%d-%d.eu-west-1.compute.internal", i/65536, i/256%256, i%256))
+		for k := range 45 {
+			w.Image(int64(1e8+k), fmt.Sprintf("registry.example.org/pool/image-%d:v1", (i*7+k)%500))
+		}
+		if i < 50 {
+			w.Image(5e9, "docker.io/jupyter/few:1")
+		}
+		if i >= 50 {
+			w.Image(5e9, "docker.io/jupyter/most:1")
+		}
+		if i%2 == 0 {
+			w.Image(5e9, "docker.io/jupyter/half:1")
+		}
+		w.Image(5e9, "docker.io/jupyter/all:1")
+		inv.UpsertNode(w.Obj())
+	}
+	return inv
+}
+
+// BenchmarkHandle measures one admission of a KubeSpawner-like pod (an init
+// container, the notebook container, pull secret, username annotation),
+// decode to response, for each steering outcome.
+func BenchmarkHandle(b *testing.B) {
+	for _, nodes := range []int{1000, 5000} {
+		inv := benchInventory(nodes)
+		for _, image := range []string{"few", "most", "half", "all"} {
+			b.Run(fmt.Sprintf("nodes=%d/image=%s", nodes, image), func(b *testing.B) {
+				h, err := NewHandler(DefaultOptions(), Deps{Namespace: ownNS, Recorder: discardRecorder{}, Inventory: inv})
+				if err != nil {
+					b.Fatal(err)
+				}
+				pod := wt.MakeUserPod("jupyter-alice", hubNS, "alice", "jupyter/"+image+":1").
+					InitContainer("block-cloud-metadata", "quay.io/jupyterhub/k8s-network-tools:4.0.0").
+					PullSecret("regcred").Label("hub.jupyter.org/username", "alice").
+					Label("app", "jupyterhub").Label("release", "jhub").Obj()
+				req := review(b, pod)
+				ctx := context.Background()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					resp := h.Handle(ctx, req)
+					if !resp.Allowed {
+						b.Fatal("not allowed")
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkPresence is the inventory lookup alone.
+func BenchmarkPresence(b *testing.B) {
+	for _, nodes := range []int{1000, 5000} {
+		inv := benchInventory(nodes)
+		for _, image := range []string{"few", "most", "half"} {
+			b.Run(fmt.Sprintf("nodes=%d/image=%s", nodes, image), func(b *testing.B) {
+				ref := "docker.io/jupyter/" + image + ":1"
+				b.ReportAllocs()
+				for b.Loop() {
+					inv.Presence(ref, 100)
+				}
+			})
+		}
+	}
+}
