@@ -210,7 +210,7 @@ func (c *controller) checkPullers(ctx context.Context, now time.Time, live *apps
 			q := c.set.Get(e.Image).Quarantine
 			logf.FromContext(ctx).Info("Quarantined image that cannot be pulled", "image", e.Image, "reason", f.Reason, "retryAt", q.RetryAt, "attempt", q.Attempts)
 			if live != nil {
-				c.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonImageQuarantined, "Quarantine",
+				c.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonImageQuarantined, eventAction("Quarantine", e.Image),
 					"Image %s cannot be pulled (%s); removed from the puller until %s (attempt %d)", e.Image, f.Reason, q.RetryAt.UTC().Format(time.RFC3339), q.Attempts)
 			}
 		}
@@ -279,7 +279,7 @@ func (c *controller) warnForeignSecrets(e *imageset.Entry, live *appsv1.DaemonSe
 				continue
 			}
 			c.warned[key] = true
-			c.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonPullSecretElsewhere, "Render",
+			c.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonPullSecretElsewhere, eventAction("UseSecret", ns+"/"+name+" "+e.Image),
 				"Image %s is pulled with secret %s/%s, which the puller cannot use from namespace %s; copy it there and list it in puller.pullSecrets if nodes cannot pull the image without it",
 				e.Image, ns, name, c.ns)
 		}
@@ -336,7 +336,7 @@ func (c *controller) announce(live, written *appsv1.DaemonSet, ev imageset.Evalu
 		if e.AddedAt != nil && e.AddedAt.Equal(now) {
 			firstSightToDaemonSet.Observe(now.Sub(e.FirstSeen).Seconds())
 		}
-		c.events.Eventf(written, nil, corev1.EventTypeNormal, ReasonImageAdded, "Pull",
+		c.events.Eventf(written, nil, corev1.EventTypeNormal, ReasonImageAdded, eventAction("Pull", e.Image),
 			"Pulling %s on every node (rank %d, %d users)", e.Image, i+1, len(e.Users))
 	}
 	var gone []string
@@ -354,7 +354,7 @@ func (c *controller) announce(live, written *appsv1.DaemonSet, ev imageset.Evalu
 				why += ": " + d.Reason
 			}
 		}
-		c.events.Eventf(written, nil, corev1.EventTypeNormal, ReasonImageRemoved, "Unpull",
+		c.events.Eventf(written, nil, corev1.EventTypeNormal, ReasonImageRemoved, eventAction("Unpull", img),
 			"Stopped pulling %s (%s)", img, why)
 	}
 }
