@@ -1,0 +1,76 @@
+// Package webhook_test runs the admission webhook behind a real
+// kube-apiserver (envtest): the API server calls it over TLS through a
+// MutatingWebhookConfiguration rendered by webhook.MutatingWebhookConfiguration.
+package webhook_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"prepuller.dev/prepuller/test/cluster"
+	"prepuller.dev/prepuller/webhook"
+)
+
+const (
+	ownNS = "prepuller"
+	hubNS = "hub"
+)
+
+var (
+	cfg      *rest.Config
+	k8s      client.Client
+	webhooks envtest.WebhookInstallOptions // serving host, port and certificates envtest made
+)
+
+// testOptions are the webhook options used for both the configuration the
+// API server gets and the handler.
+func testOptions() webhook.Options {
+	o := webhook.DefaultOptions()
+	o.MaxAffinityNodes = 2
+	return o
+}
+
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
+	if _, err := cluster.AssetsDir(); err != nil {
+		fmt.Fprintf(os.Stderr, "webhook integration tests need kube-apiserver and etcd: %v\n"+
+			"run make test, or test/controlplane/build.sh, then KUBEBUILDER_ASSETS=$(test/controlplane/build.sh --print-dir)\n", err)
+		os.Exit(1)
+	}
+	// envtest rewrites a service reference with a path into a URL to its
+	// local webhook port, and fills in its CA.
+	mwc := webhook.MutatingWebhookConfiguration("prepuller-test", testOptions(), ownNS,
+		admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
+			Namespace: ownNS, Name: "prepuller-webhook", Path: ptr.To(strings.TrimPrefix(webhook.Path, "/")),
+		}})
+	c, err := cluster.Start(context.Background(), cluster.Options{
+		Webhooks: envtest.WebhookInstallOptions{MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{mwc}},
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting kube-apiserver and etcd: %v\n", err)
+		os.Exit(1)
+	}
+	cfg, webhooks = c.Config, c.Env.WebhookInstallOptions
+	k8s, err = client.New(cfg, client.Options{})
+	if err != nil {
+		_ = c.Stop()
+		fmt.Fprintf(os.Stderr, "client: %v\n", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := c.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stopping control plane: %v\n", err)
+	}
+	os.Exit(code)
+}
