@@ -113,8 +113,17 @@ func TestRestartDoesNotWrite(t *testing.T) {
 	ds, _ := e.daemonSet()
 	_, cm, _ := e.state()
 
+	writes := counter(t, "prepuller_puller_daemonset_writes_total", nil)
+	stateWrites := counter(t, "prepuller_puller_state_writes_total", nil)
 	e.start(startOpts{})
 	waitSyncs(t, 3)
+	// A no-op update would keep the resourceVersion: count writes too.
+	if got := counter(t, "prepuller_puller_daemonset_writes_total", nil) - writes; got != 0 {
+		t.Errorf("%v DaemonSet writes after the restart, want 0", got)
+	}
+	if got := counter(t, "prepuller_puller_state_writes_total", nil) - stateWrites; got != 0 {
+		t.Errorf("%v state writes after the restart, want 0", got)
+	}
 	ds2, _ := e.daemonSet()
 	_, cm2, _ := e.state()
 	if ds2.ResourceVersion != ds.ResourceVersion {
@@ -178,13 +187,22 @@ func TestLeaderChangeLosesNoImage(t *testing.T) {
 		return s.Get(want[0]) != nil, "image not persisted yet"
 	})
 	ds, _ := e.daemonSet()
-	syncsBefore := counter(t, "prepuller_puller_syncs_total", nil)
 	a.stop()
+	syncsBefore := counter(t, "prepuller_puller_syncs_total", nil)
+	writes := counter(t, "prepuller_puller_daemonset_writes_total", nil)
 	// b takes over and syncs (an instance runs syncs only as leader).
 	eventually(t, 30*time.Second, func() (bool, string) {
 		return counter(t, "prepuller_puller_syncs_total", nil) >= syncsBefore+3, "new leader not syncing"
 	})
 	after := e.waitImages(want)
+	// The new leader loaded what the old one learned (a rebuilt state
+	// would know the image from the DaemonSet only, without its user).
+	if s, _, err := e.state(); err != nil || s.Get(want[0]) == nil || s.Get(want[0]).Users["x"].IsZero() {
+		t.Errorf("state after the leader change lost the image's user (err %v)", err)
+	}
+	if got := counter(t, "prepuller_puller_daemonset_writes_total", nil) - writes; got != 0 {
+		t.Errorf("%v DaemonSet writes by the new leader, want 0", got)
+	}
 	if after.ResourceVersion != ds.ResourceVersion {
 		t.Errorf("new leader rewrote the DaemonSet: resourceVersion %s -> %s", ds.ResourceVersion, after.ResourceVersion)
 	}
