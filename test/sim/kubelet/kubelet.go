@@ -1,0 +1,344 @@
+// Package kubelet is the simulator's kubelet: for every pod bound to a node
+// it runs the init containers one after another and then the containers,
+// pulling each missing image from a per-node image store (one pull at a
+// time, image size / bandwidth), and it keeps node.status.images as kubelet
+// does (largest first, capped). kwok only keeps the nodes Ready.
+//
+// Containers do no work: a container "runs" as soon as its image is on the
+// node, so the time a pod waits is the time it waits for pulls.
+package kubelet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	toolscache "k8s.io/client-go/tools/cache"
+
+	"prepuller.dev/prepuller/test/sim/vclock"
+)
+
+// Options shape every simulated node.
+type Options struct {
+	Clock *vclock.Clock
+	// Bandwidth is each node's pull bandwidth in bytes per simulated second.
+	Bandwidth float64
+	// DiskBytes is each node's image disk; 0 turns image GC off.
+	DiskBytes int64
+	// MaxStatusImages caps node.status.images (kubelet's nodeStatusMaxImages).
+	MaxStatusImages int
+	// StatusPeriod is how often, in simulated time, changed image lists are
+	// written to node.status.images.
+	StatusPeriod time.Duration
+	// Size returns an image's size in bytes.
+	Size func(image string) int64
+	// Pinned images are on every node from the start and never collected
+	// (the pause image).
+	Pinned []string
+	// OnStarted is called once per pod when all its containers run.
+	OnStarted func(Start)
+	Log       logr.Logger
+}
+
+// Start is what a pod waited for on its node.
+type Start struct {
+	Namespace, Name, Node string
+	Labels                map[string]string
+	// Seen is when the kubelet first saw the pod bound to the node; Running
+	// when its last image was on disk (both simulated).
+	Seen, Running time.Duration
+	// Missing are the pod's images the node lacked when the kubelet saw it
+	// (being pulled counts as lacking).
+	Missing []string
+}
+
+// NodeStats is one node's pull accounting.
+type NodeStats struct {
+	Node        string
+	PulledBytes int64
+	Pulls       int
+	Collected   int
+	Images      int
+}
+
+// Kubelet simulates kubelets for every node in the cluster.
+type Kubelet struct {
+	opts Options
+	cs   kubernetes.Interface
+
+	mu     sync.Mutex
+	stores map[string]*store
+	pods   map[types.UID]*podRun
+	podIPs int
+}
+
+type podRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New makes a kubelet; Run starts it.
+func New(cs kubernetes.Interface, opts Options) *Kubelet {
+	if opts.MaxStatusImages == 0 {
+		opts.MaxStatusImages = 50
+	}
+	if opts.StatusPeriod == 0 {
+		opts.StatusPeriod = 10 * time.Second
+	}
+	return &Kubelet{opts: opts, cs: cs, stores: map[string]*store{}, pods: map[types.UID]*podRun{}}
+}
+
+// Run watches pods bound to nodes until ctx ends.
+func (k *Kubelet) Run(ctx context.Context) error {
+	f := informers.NewSharedInformerFactoryWithOptions(k.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermNotEqualSelector("spec.nodeName", "").String()
+	}))
+	inf := f.Core().V1().Pods().Informer()
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { k.observe(ctx, obj) },
+		UpdateFunc: func(_, obj any) { k.observe(ctx, obj) },
+		DeleteFunc: func(obj any) { k.forget(obj) },
+	}); err != nil {
+		return fmt.Errorf("watching pods: %w", err)
+	}
+	f.Start(ctx.Done())
+	if !toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return fmt.Errorf("waiting for the pod cache: %w", ctx.Err())
+	}
+	go k.statusLoop(ctx)
+	<-ctx.Done()
+	f.Shutdown()
+	return nil
+}
+
+// Stats returns every node's pull accounting so far.
+func (k *Kubelet) Stats() []NodeStats {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make([]NodeStats, 0, len(k.stores))
+	for name, s := range k.stores {
+		s.mu.Lock()
+		out = append(out, NodeStats{Node: name, PulledBytes: s.pulledBytes, Pulls: s.pullCount, Collected: s.gcCount, Images: len(s.images)})
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// AddNode makes a node's image store before any pod lands on it, so its
+// status.images (the pinned images) is written early, like a fresh node's.
+func (k *Kubelet) AddNode(name string) { k.store(name) }
+
+func (k *Kubelet) store(node string) *store {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s := k.stores[node]
+	if s == nil {
+		pinned := map[string]int64{}
+		for _, img := range k.opts.Pinned {
+			pinned[img] = k.opts.Size(img)
+		}
+		s = newStore(k.opts.Bandwidth, k.opts.DiskBytes, pinned)
+		k.stores[node] = s
+	}
+	return s
+}
+
+func (k *Kubelet) observe(ctx context.Context, obj any) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok || pod.Spec.NodeName == "" {
+		return
+	}
+	if pod.DeletionTimestamp != nil {
+		// The kubelet confirms a deletion once the containers are gone;
+		// these have nothing to stop.
+		k.stop(pod.UID)
+		err := k.cs.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: new(int64),
+			Preconditions:      &metav1.Preconditions{UID: &pod.UID},
+		})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && ctx.Err() == nil {
+			k.opts.Log.Error(err, "confirming pod deletion", "pod", pod.Namespace+"/"+pod.Name)
+		}
+		return
+	}
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return
+	}
+	k.mu.Lock()
+	if _, running := k.pods[pod.UID]; running {
+		k.mu.Unlock()
+		return
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	run := &podRun{cancel: cancel, done: make(chan struct{})}
+	k.pods[pod.UID] = run
+	k.podIPs++
+	ip := fmt.Sprintf("10.%d.%d.%d", 64+k.podIPs>>16&63, k.podIPs>>8&255, k.podIPs&255)
+	k.mu.Unlock()
+	go func() {
+		defer close(run.done)
+		k.runPod(pctx, pod.DeepCopy(), ip)
+	}()
+}
+
+func (k *Kubelet) forget(obj any) {
+	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		k.stop(pod.UID)
+	}
+}
+
+func (k *Kubelet) stop(uid types.UID) {
+	k.mu.Lock()
+	run := k.pods[uid]
+	k.mu.Unlock()
+	if run != nil {
+		run.cancel()
+	}
+}
+
+// runPod is a pod worker: init containers in order, then containers, each
+// after its image is on the node. Status is written after every pull.
+func (k *Kubelet) runPod(ctx context.Context, pod *corev1.Pod, ip string) {
+	clock := k.opts.Clock
+	st := k.store(pod.Spec.NodeName)
+	seen := clock.Now()
+	var images []string
+	for _, c := range pod.Spec.InitContainers {
+		images = append(images, c.Image)
+	}
+	for _, c := range pod.Spec.Containers {
+		images = append(images, c.Image)
+	}
+	st.ref(images, seen)
+	// Images stay in use until the pod is gone, completed containers
+	// included: the images of a running puller pod are never collected.
+	defer func() { st.unref(images, clock.Now()) }()
+
+	start := Start{Namespace: pod.Namespace, Name: pod.Name, Node: pod.Spec.NodeName, Labels: pod.Labels, Seen: seen, Running: seen}
+	for _, img := range images {
+		if !st.has(img) && !contains(start.Missing, img) {
+			start.Missing = append(start.Missing, img)
+		}
+	}
+
+	w := newStatusWriter(pod, ip, seen)
+	if err := k.patchStatus(ctx, pod, w.status(clock.Now())); err != nil {
+		return
+	}
+	wait := func(img string) bool {
+		p, isNew := st.ensure(img, k.opts.Size(img), clock.Now())
+		if p == nil {
+			return true
+		}
+		if isNew {
+			time.AfterFunc(clock.Until(p.end), func() { st.finish(p) })
+		}
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return false
+		}
+		start.Running = max(start.Running, p.end)
+		return true
+	}
+	for i, c := range pod.Spec.InitContainers {
+		if st.has(c.Image) {
+			w.initDone(i, clock.Now())
+			continue
+		}
+		if w.changed {
+			if err := k.patchStatus(ctx, pod, w.status(clock.Now())); err != nil {
+				return
+			}
+		}
+		if !wait(c.Image) {
+			return
+		}
+		w.initDone(i, clock.Now())
+	}
+	for _, c := range pod.Spec.Containers {
+		if !wait(c.Image) {
+			return
+		}
+	}
+	w.running(clock.Now())
+	if err := k.patchStatus(ctx, pod, w.status(clock.Now())); err != nil {
+		return
+	}
+	if k.opts.OnStarted != nil {
+		k.opts.OnStarted(start)
+	}
+	<-ctx.Done()
+}
+
+func (k *Kubelet) patchStatus(ctx context.Context, pod *corev1.Pod, status corev1.PodStatus) error {
+	data, err := json.Marshal(map[string]any{"status": status})
+	if err != nil {
+		return err
+	}
+	_, err = k.cs.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, data, metav1.PatchOptions{}, "status")
+	if err != nil && ctx.Err() == nil && !apierrors.IsNotFound(err) {
+		k.opts.Log.Error(err, "writing pod status", "pod", pod.Namespace+"/"+pod.Name)
+	}
+	return err
+}
+
+// statusLoop writes node.status.images of nodes whose image list changed,
+// every StatusPeriod of simulated time.
+func (k *Kubelet) statusLoop(ctx context.Context) {
+	t := time.NewTicker(k.opts.Clock.Real(k.opts.StatusPeriod))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		k.mu.Lock()
+		stores := make(map[string]*store, len(k.stores))
+		for n, s := range k.stores {
+			stores[n] = s
+		}
+		k.mu.Unlock()
+		for node, s := range stores {
+			if !s.takeDirty() {
+				continue
+			}
+			data, err := json.Marshal(map[string]any{"status": map[string]any{"images": s.statusImages(k.opts.MaxStatusImages)}})
+			if err != nil {
+				continue
+			}
+			if _, err := k.cs.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, data, metav1.PatchOptions{}, "status"); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				s.markDirty()
+				if !apierrors.IsNotFound(err) {
+					k.opts.Log.Error(err, "writing node images", "node", node)
+				}
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

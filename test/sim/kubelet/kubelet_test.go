@@ -1,0 +1,114 @@
+package kubelet
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"prepuller.dev/prepuller/test/cluster"
+	"prepuller.dev/prepuller/test/sim/vclock"
+)
+
+// TestKubeletSmoke runs the simulated kubelet against a real API server:
+// a pod bound to a node waits for its pull, then runs, with its init
+// container exited 0 and the image in node.status.images; a second pod of
+// the same image on that node starts without waiting; a deletion is
+// confirmed.
+func TestKubeletSmoke(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := cluster.Start(ctx, cluster.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Nodes().Create(ctx, cluster.NewNode("n1", cluster.NodeOptions{}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const image, tools = "quay.io/x/notebook:1", "quay.io/x/tools:1"
+	sizes := map[string]int64{image: 2 * gb, tools: 1, "pause": 1}
+	starts := make(chan Start, 4)
+	kl := New(cs, Options{
+		Clock:     vclock.New(20), // a 20 s pull takes a wall second
+		Bandwidth: 100e6,
+		Size:      func(s string) int64 { return sizes[s] },
+		Pinned:    []string{"pause"},
+		OnStarted: func(s Start) { starts <- s },
+	})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- kl.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	pod := func(name string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+			Spec: corev1.PodSpec{
+				NodeName:       "n1",
+				InitContainers: []corev1.Container{{Name: "init", Image: tools}},
+				Containers:     []corev1.Container{{Name: "notebook", Image: image}},
+			},
+		}
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod("first"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	first := <-starts
+	if got := first.Running - first.Seen; got < 20*time.Second || got > 21*time.Second {
+		t.Errorf("first pod waited %s, want about 20s (2 GB at 100 MB/s, plus a byte)", got)
+	}
+	if len(first.Missing) != 2 {
+		t.Errorf("first pod missing %v, want both images", first.Missing)
+	}
+	var got *corev1.Pod
+	poll(ctx, t, "first pod Running", func() bool {
+		got, err = cs.CoreV1().Pods("default").Get(ctx, "first", metav1.GetOptions{})
+		return err == nil && got.Status.Phase == corev1.PodRunning
+	})
+	if n := len(got.Status.InitContainerStatuses); n != 1 {
+		t.Fatalf("%d init container statuses, want 1", n)
+	}
+	if term := got.Status.InitContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 0 {
+		t.Errorf("init container state %+v, want terminated with exit 0", got.Status.InitContainerStatuses[0].State)
+	}
+	poll(ctx, t, "node.status.images listing the image, largest first", func() bool {
+		n, err := cs.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
+		return err == nil && len(n.Status.Images) == 3 && n.Status.Images[0].Names[0] == image
+	})
+
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod("second"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if second := <-starts; second.Running != second.Seen || len(second.Missing) != 0 {
+		t.Errorf("second pod waited %s for %v, want no wait", second.Running-second.Seen, second.Missing)
+	}
+
+	grace := int64(30)
+	if err := cs.CoreV1().Pods("default").Delete(ctx, "first", metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+		t.Fatal(err)
+	}
+	poll(ctx, t, "the deletion confirmed", func() bool {
+		_, err := cs.CoreV1().Pods("default").Get(ctx, "first", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+}
+
+func poll(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return cond(), nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}

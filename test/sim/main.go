@@ -1,0 +1,223 @@
+// Command sim is `make sim`: a simulated JupyterHub cluster on a real
+// control plane (etcd, kube-apiserver, kube-scheduler,
+// kube-controller-manager; kwok keeps the nodes Ready) with a simulated
+// kubelet that pulls images at a per-node bandwidth, one at a time. It
+// replays one seeded workload against three arms -- no pre-puller, the
+// JupyterHub chart's continuous puller, and prepuller -- under the default
+// scheduler and the chart's user-scheduler weights, and reports cold starts,
+// pull waits, bytes pulled and DaemonSet writes (docs/benchmarks.md).
+//
+// Each arm runs in its own child process with a fresh control plane, so no
+// state (metrics registries, caches, goroutines) leaks from one to the next.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"prepuller.dev/prepuller/test/sim/report"
+	"prepuller.dev/prepuller/test/sim/workload"
+)
+
+type flags struct {
+	arms, schedulers string
+	wl               workload.Config
+	scale            float64
+	bandwidthMBps    float64
+	diskGB           float64
+	doc, chart       string
+	keepDir          bool
+
+	// Set by the parent for a child.
+	arm, scheduler, result string
+}
+
+func parseFlags() *flags {
+	f := &flags{wl: workload.Default()}
+	flag.StringVar(&f.arms, "arms", "none,chart,prepuller", "arms to run, comma-separated")
+	flag.StringVar(&f.schedulers, "schedulers", "default,user-scheduler", "scheduler configurations, comma-separated: default, user-scheduler")
+	flag.Int64Var(&f.wl.Seed, "seed", f.wl.Seed, "workload seed")
+	flag.IntVar(&f.wl.Nodes, "nodes", f.wl.Nodes, "nodes at the end of the run")
+	flag.IntVar(&f.wl.JoiningNodes, "joining", f.wl.JoiningNodes, "of -nodes, how many join during the measured window")
+	flag.IntVar(&f.wl.Images, "images", f.wl.Images, "distinct images (K)")
+	flag.IntVar(&f.wl.Configured, "configured", f.wl.Configured, "most popular images listed in the hub's configuration")
+	flag.Float64Var(&f.wl.ZipfS, "zipf", f.wl.ZipfS, "Zipf exponent of image popularity")
+	flag.Float64Var(&f.wl.ArrivalsPerMinute, "rate", f.wl.ArrivalsPerMinute, "server starts per simulated minute")
+	flag.DurationVar(&f.wl.MeanSession, "session", f.wl.MeanSession, "mean session length (simulated)")
+	flag.DurationVar(&f.wl.Warmup, "warmup", f.wl.Warmup, "warm-up, not measured (simulated)")
+	flag.DurationVar(&f.wl.Duration, "duration", f.wl.Duration, "measured window (simulated)")
+	flag.Float64Var(&f.scale, "scale", 60, "simulated seconds per wall second")
+	flag.Float64Var(&f.bandwidthMBps, "bandwidth", 100, "pull bandwidth per node, MB per simulated second")
+	flag.Float64Var(&f.diskGB, "disk", 100, "image disk per node, GB")
+	flag.StringVar(&f.doc, "doc", "", "Markdown file whose generated section gets the results (e.g. docs/benchmarks.md)")
+	flag.StringVar(&f.chart, "chart", "", "PNG chart to write (e.g. docs/benchmarks-sim.png)")
+	flag.BoolVar(&f.keepDir, "keep-dir", false, "keep the run directory (logs, results)")
+	flag.StringVar(&f.arm, "arm", "", "internal: run this one arm")
+	flag.StringVar(&f.scheduler, "scheduler", report.SchedulerDefault, "internal: the arm's scheduler")
+	flag.StringVar(&f.result, "result", "", "internal: where the arm writes its result")
+	flag.Parse()
+	return f
+}
+
+func main() {
+	f := parseFlags()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if f.arm != "" {
+		err = child(ctx, f)
+	} else {
+		err = parent(ctx, f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sim: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// parent runs every arm in a child process, then writes the report.
+func parent(ctx context.Context, f *flags) error {
+	w, err := workload.Generate(f.wl)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "prepuller-sim-")
+	if err != nil {
+		return err
+	}
+	if !f.keepDir {
+		defer os.RemoveAll(dir)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	var rows []report.Summary
+	for _, sched := range split(f.schedulers) {
+		for _, arm := range split(f.arms) {
+			armDir := filepath.Join(dir, sched+"-"+arm)
+			if err := os.MkdirAll(armDir, 0o700); err != nil {
+				return err
+			}
+			result := filepath.Join(armDir, "result.json")
+			args := append(os.Args[1:], "-arm="+arm, "-scheduler="+sched, "-result="+result)
+			cmd := exec.CommandContext(ctx, self, args...)
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			cmd.Dir, _ = os.Getwd()
+			cmd.Env = append(os.Environ(), "PREPULLER_SIM_DIR="+armDir)
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("arm %s with %s scheduler: %w (logs in %s; rerun with -keep-dir)", arm, sched, err, armDir)
+			}
+			data, err := os.ReadFile(result)
+			if err != nil {
+				return err
+			}
+			var run report.Run
+			if err := json.Unmarshal(data, &run); err != nil {
+				return fmt.Errorf("reading %s: %w", result, err)
+			}
+			s := report.Summarize(run, w)
+			rows = append(rows, s)
+			fmt.Printf("==> %s / %s: %d starts, cold %.1f%%, wait p95 %.1fs, %.1f GB/node, %d DaemonSet writes (%.0fs wall)\n",
+				sched, arm, s.Starts, 100*s.ColdShare, s.P95, s.GBPerNode, s.DaemonSetWrites, run.WallSeconds)
+		}
+	}
+	table := report.Table(rows)
+	fmt.Println()
+	fmt.Print(table)
+	fmt.Printf("\nall arms in %s\n", time.Since(t0).Round(time.Second))
+
+	if f.chart != "" {
+		if err := report.Chart(rows, f.chart); err != nil {
+			return err
+		}
+	}
+	if f.doc != "" {
+		var b strings.Builder
+		fmt.Fprintf(&b, "Command: `%s`\n\n", commandLine())
+		fmt.Fprintf(&b, "Workload: %s\n\n", report.Describe(f.wl, f.scale, f.bandwidthMBps, f.diskGB, len(w.Sessions)))
+		b.WriteString(table)
+		if f.chart != "" {
+			fmt.Fprintf(&b, "\n![cold starts, p95 pull wait and GB pulled per node, per arm](%s)\n", filepath.Base(f.chart))
+		}
+		fmt.Fprintf(&b, "\nAll %d runs took %s of wall time on this machine.\n", len(rows), time.Since(t0).Round(time.Second))
+		if err := report.ReplaceSection(f.doc, b.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// child runs one arm and writes its result.
+func child(ctx context.Context, f *flags) error {
+	dir := os.Getenv("PREPULLER_SIM_DIR")
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "prepuller-sim-arm-"); err != nil {
+			return err
+		}
+	}
+	// prepuller's and the controllers' logs go to a file; the simulator's
+	// own progress to the terminal.
+	logFile, err := os.Create(filepath.Join(dir, "prepuller.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	logf.SetLogger(zap.New(zap.WriteTo(logFile)))
+	log := zap.New(zap.WriteTo(os.Stderr), zap.ConsoleEncoder(), zap.Level(zapcore.InfoLevel)).WithName("sim")
+
+	run, err := runArm(ctx, armOptions{
+		Arm:       f.arm,
+		Scheduler: f.scheduler,
+		Workload:  f.wl,
+		Scale:     f.scale,
+		Bandwidth: f.bandwidthMBps * 1e6,
+		Disk:      int64(f.diskGB * 1e9),
+		Dir:       dir,
+		Log:       log,
+	})
+	if err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(run, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(f.result, data, 0o600)
+}
+
+func commandLine() string {
+	var args []string
+	for _, a := range os.Args[1:] {
+		if strings.HasPrefix(a, "-doc") || strings.HasPrefix(a, "--doc") || strings.HasPrefix(a, "-chart") || strings.HasPrefix(a, "--chart") {
+			continue
+		}
+		args = append(args, a)
+	}
+	return strings.TrimSpace("go run ./test/sim " + strings.Join(args, " "))
+}
+
+func split(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

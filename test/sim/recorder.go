@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"prepuller.dev/prepuller/test/sim/kubelet"
+	"prepuller.dev/prepuller/test/sim/report"
+	"prepuller.dev/prepuller/test/sim/workload"
+	"prepuller.dev/prepuller/webhook"
+)
+
+// recorder follows each session's pod from creation to Running.
+type recorder struct {
+	w workload.Workload
+
+	mu        sync.Mutex
+	byPod     map[string]int // pod name -> session
+	isCreated map[int]bool
+	hasLeft   map[int]bool
+	steered   map[int]bool
+	done      map[int]report.Start
+}
+
+func newRecorder(w workload.Workload) *recorder {
+	return &recorder{
+		w:         w,
+		byPod:     map[string]int{},
+		isCreated: map[int]bool{},
+		hasLeft:   map[int]bool{},
+		steered:   map[int]bool{},
+		done:      map[int]report.Start{},
+	}
+}
+
+func (r *recorder) created(session int, pod *corev1.Pod) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.byPod[pod.Name] = session
+	r.isCreated[session] = true
+	r.steered[session] = hasSteeringTerm(pod)
+}
+
+// hasSteeringTerm finds the webhook's preferred term by its marker.
+func hasSteeringTerm(pod *corev1.Pod) bool {
+	a := pod.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil {
+		return false
+	}
+	for _, t := range a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
+		for _, e := range t.Preference.MatchExpressions {
+			if e.Key == webhook.MarkerLabel {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (r *recorder) left(session int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hasLeft[session] = true
+}
+
+// started is the kubelet's callback; puller pods are ignored.
+func (r *recorder) started(s kubelet.Start) {
+	if s.Namespace != hubNamespace || !strings.HasPrefix(s.Name, "jupyter-") {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	session, ok := r.byPod[s.Name]
+	if !ok {
+		return
+	}
+	image := r.w.Images[r.w.Sessions[session].Image].Ref
+	cold := false
+	for _, m := range s.Missing {
+		cold = cold || m == image
+	}
+	r.done[session] = report.Start{
+		Session:     session,
+		Node:        s.Node,
+		WaitSeconds: (s.Running - s.Seen).Seconds(),
+		Cold:        cold,
+	}
+}
+
+// drain waits up to timeout (wall) for every created session still open to
+// reach Running.
+func (r *recorder) drain(ctx context.Context, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		r.mu.Lock()
+		open := 0
+		for s := range r.isCreated {
+			if _, ok := r.done[s]; !ok && !r.hasLeft[s] {
+				open++
+			}
+		}
+		r.mu.Unlock()
+		if open == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (r *recorder) starts() []report.Start {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]report.Start, 0, len(r.done))
+	for _, s := range r.done {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Session < out[j].Session })
+	return out
+}
+
+// unstarted sorts the measured sessions that never ran by why, and counts
+// the measured pods the webhook steered.
+func (r *recorder) unstarted(ctx context.Context, cs kubernetes.Interface) (unscheduled, pulling, left, steered int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for s := range r.isCreated {
+		if !r.w.Sessions[s].Measured {
+			continue
+		}
+		if r.steered[s] {
+			steered++
+		}
+		if _, ok := r.done[s]; ok {
+			continue
+		}
+		if r.hasLeft[s] {
+			left++
+			continue
+		}
+		pod, err := cs.CoreV1().Pods(hubNamespace).Get(ctx, "jupyter-"+r.w.Sessions[s].User, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			left++
+		case err != nil:
+			return 0, 0, 0, 0, err
+		case pod.Spec.NodeName == "":
+			unscheduled++
+		default:
+			pulling++
+		}
+	}
+	return unscheduled, pulling, left, steered, nil
+}

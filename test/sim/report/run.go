@@ -1,0 +1,156 @@
+// Package report turns the simulator's runs into the numbers of
+// docs/benchmarks.md: cold starts, user wait caused by pulls, bytes pulled
+// per node and DaemonSet writes, as a Markdown table and a PNG chart.
+package report
+
+import (
+	"math"
+	"sort"
+
+	"prepuller.dev/prepuller/test/sim/workload"
+)
+
+// Arms of a comparison.
+const (
+	ArmNone      = "none"
+	ArmChart     = "chart"
+	ArmPrepuller = "prepuller"
+)
+
+// Schedulers an arm runs with.
+const (
+	SchedulerDefault = "default"
+	SchedulerUser    = "user-scheduler"
+)
+
+// Run is what one arm measured; one arm process writes it as JSON.
+type Run struct {
+	Arm       string          `json:"arm"`
+	Scheduler string          `json:"scheduler"`
+	Workload  workload.Config `json:"workload"`
+	Scale     float64         `json:"scale"`
+	// Starts has one entry per user pod that reached Running.
+	Starts []Start `json:"starts"`
+	// Sessions that never ran, by why.
+	Unscheduled  int    `json:"unscheduled"`
+	StillPulling int    `json:"stillPulling"`
+	LeftEarly    int    `json:"leftEarly"`
+	Nodes        []Node `json:"nodes"`
+	// DaemonSetWrites counts creations and spec changes of puller
+	// DaemonSets; PullerPods the pods their controller created.
+	DaemonSetWrites int `json:"daemonSetWrites"`
+	PullerPods      int `json:"pullerPods"`
+	// Steered counts user pods the webhook gave a node affinity term.
+	Steered     int     `json:"steered"`
+	WallSeconds float64 `json:"wallSeconds"`
+}
+
+// Start is one user pod reaching Running.
+type Start struct {
+	Session int    `json:"session"` // index into Workload.Sessions
+	Node    string `json:"node"`
+	// WaitSeconds is simulated time from the kubelet seeing the pod to its
+	// last image being on the node.
+	WaitSeconds float64 `json:"waitSeconds"`
+	// Cold: the node lacked the notebook image when the pod landed on it.
+	Cold bool `json:"cold"`
+}
+
+// Node is one node's pulls over the whole run.
+type Node struct {
+	Name        string `json:"name"`
+	PulledBytes int64  `json:"pulledBytes"`
+	Pulls       int    `json:"pulls"`
+	Collected   int    `json:"collected"`
+}
+
+// Summary is one row of the table.
+type Summary struct {
+	Arm, Scheduler string
+	// Starts are measured starts (after the warm-up); SeenStarts those of
+	// an image some earlier session already used.
+	Starts, SeenStarts int
+	ColdShare          float64 // of all measured starts
+	ColdShareSeen      float64 // of measured starts of images seen before
+	P50, P95, P99      float64 // seconds of wait caused by pulls
+	MeanWait           float64
+	GBPerNode          float64 // mean over nodes, whole run
+	MaxGBPerNode       float64
+	DaemonSetWrites    int
+	PullerPods         int
+	Steered            int
+	NotRun             int
+}
+
+// Summarize computes a row. w must be the workload the run replayed.
+func Summarize(r Run, w workload.Workload) Summary {
+	s := Summary{Arm: r.Arm, Scheduler: r.Scheduler, DaemonSetWrites: r.DaemonSetWrites, PullerPods: r.PullerPods, Steered: r.Steered}
+	seenBefore := SeenBefore(w)
+	var waits []float64
+	cold, coldSeen := 0, 0
+	for _, st := range r.Starts {
+		if !w.Sessions[st.Session].Measured {
+			continue
+		}
+		s.Starts++
+		waits = append(waits, st.WaitSeconds)
+		if st.Cold {
+			cold++
+		}
+		if seenBefore[st.Session] {
+			s.SeenStarts++
+			if st.Cold {
+				coldSeen++
+			}
+		}
+	}
+	s.ColdShare = ratio(cold, s.Starts)
+	s.ColdShareSeen = ratio(coldSeen, s.SeenStarts)
+	sort.Float64s(waits)
+	s.P50, s.P95, s.P99 = Quantile(waits, 0.50), Quantile(waits, 0.95), Quantile(waits, 0.99)
+	for _, x := range waits {
+		s.MeanWait += x
+	}
+	if len(waits) > 0 {
+		s.MeanWait /= float64(len(waits))
+	}
+	var total int64
+	for _, n := range r.Nodes {
+		total += n.PulledBytes
+		s.MaxGBPerNode = math.Max(s.MaxGBPerNode, float64(n.PulledBytes)/1e9)
+	}
+	if len(r.Nodes) > 0 {
+		s.GBPerNode = float64(total) / 1e9 / float64(len(r.Nodes))
+	}
+	s.NotRun = r.Unscheduled + r.StillPulling + r.LeftEarly
+	return s
+}
+
+// SeenBefore says, per session, whether an earlier session (in arrival
+// order, warm-up included) used the same image: the starts a pre-puller
+// that learns could have helped.
+func SeenBefore(w workload.Workload) []bool {
+	used := map[int]bool{}
+	out := make([]bool, len(w.Sessions))
+	for i, s := range w.Sessions {
+		out[i] = used[s.Image]
+		used[s.Image] = true
+	}
+	return out
+}
+
+// Quantile of sorted values, nearest rank; 0 for none.
+func Quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
