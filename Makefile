@@ -35,8 +35,13 @@ demo: controlplane ## run prepuller on a local control plane with three kwok nod
 demo-keep: controlplane ## like demo, but leave the cluster running until Ctrl-C
 	$(GO) run ./test/demo --keep
 
-bench: controlplane ## admission benchmarks
+bench: controlplane ## admission handler, HTTPS load, API server overhead and memory benchmarks (docs/benchmarks.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./webhook/...
+	$(GO) test -run '^$$' -bench 'Handle' -benchmem ./test/bench/
+	$(GO) test -run '^$$' -bench 'HTTPS|APIServer|Memory' -benchtime 1x ./test/bench/
+
+sim: controlplane ## simulated JupyterHub cluster: no pre-puller vs the chart's puller vs prepuller (docs/benchmarks.md)
+	$(GO) run ./test/sim -doc docs/benchmarks.md -chart docs/benchmarks-sim.png $(SIM_FLAGS)
 
 clean: ## remove build output (not the control-plane cache)
 	rm -rf bin
