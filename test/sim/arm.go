@@ -74,7 +74,8 @@ func runArm(ctx context.Context, o armOptions) (report.Run, error) {
 		return res, err
 	}
 	copts := cluster.Options{
-		ControllerManager: true, Scheduler: true, Kwok: true,
+		// The controller manager is started below with raised rate limits.
+		Scheduler: true, Kwok: true,
 		SchedulerConfig: schedConf,
 		KwokStages:      stages,
 		Dir:             filepath.Join(o.Dir, "cluster"),
@@ -102,8 +103,14 @@ func runArm(ctx context.Context, o armOptions) (report.Run, error) {
 			o.Log.Error(err, "stopping the control plane")
 		}
 	}()
+	// Its API rate limits are wall-clock: scaled by the simulation's speed
+	// (20 QPS at 60x would be a third of a request per simulated second).
+	qps := 20 * o.Scale
+	if err := c.StartControllerManager(ctx, fmt.Sprintf("--kube-api-qps=%.0f", qps), fmt.Sprintf("--kube-api-burst=%.0f", 1.5*qps)); err != nil {
+		return res, fmt.Errorf("starting kube-controller-manager: %w", err)
+	}
 	cfg := rest.CopyConfig(c.Config)
-	cfg.QPS, cfg.Burst = 200, 400
+	cfg.QPS, cfg.Burst = 1000, 2000
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return res, err
@@ -220,7 +227,9 @@ func startPrepuller(ctx context.Context, c *cluster.Cluster, o armOptions) (<-ch
 		return nil, fmt.Errorf("prepuller configuration: %w", err)
 	}
 	rc := rest.CopyConfig(c.Config)
-	rc.QPS, rc.Burst = 100, 200
+	// controller-runtime's default client limits (20 QPS, burst 30) are
+	// wall-clock; scale them like the controller manager's.
+	rc.QPS, rc.Burst = float32(20*o.Scale), int(30*o.Scale)
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx, rc, cfg) }()
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {

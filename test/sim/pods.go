@@ -160,8 +160,8 @@ func schedulerConfig(kubeconfig string, userScheduler bool) string {
 kind: KubeSchedulerConfiguration
 clientConnection:
   kubeconfig: %q
-  qps: 100
-  burst: 200
+  qps: 1000
+  burst: 2000
 leaderElection:
   leaderElect: false
 `, kubeconfig)

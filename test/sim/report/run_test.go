@@ -1,0 +1,100 @@
+package report
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"prepuller.dev/prepuller/test/sim/workload"
+)
+
+func TestSummarize(t *testing.T) {
+	w := workload.Workload{Sessions: []workload.Session{
+		{Image: 0},                 // warm-up, first use of image 0
+		{Image: 0, Measured: true}, // image seen before
+		{Image: 1, Measured: true}, // first use of image 1
+		{Image: 1, Measured: true}, // seen before
+		{Image: 0, Measured: true}, // seen before
+	}}
+	r := Run{
+		Arm: ArmPrepuller, Scheduler: SchedulerDefault,
+		Starts: []Start{
+			{Session: 0, WaitSeconds: 100, Cold: true}, // not measured: ignored
+			{Session: 1, WaitSeconds: 0},
+			{Session: 2, WaitSeconds: 40, Cold: true},
+			{Session: 3, WaitSeconds: 20, Cold: true},
+			{Session: 4, WaitSeconds: 0},
+		},
+		Nodes:           []Node{{Name: "a", PulledBytes: 3e9}, {Name: "b", PulledBytes: 1e9}},
+		DaemonSetWrites: 4,
+		Unscheduled:     1,
+	}
+	got := Summarize(r, w)
+	want := Summary{
+		Arm: ArmPrepuller, Scheduler: SchedulerDefault,
+		Starts: 4, SeenStarts: 3,
+		ColdShare: 0.5, ColdShareSeen: 1.0 / 3,
+		P50: 0, P95: 40, P99: 40, MeanWait: 15,
+		GBPerNode: 2, MaxGBPerNode: 3,
+		DaemonSetWrites: 4, NotRun: 1,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Summarize (-want +got):\n%s", diff)
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	sorted := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	cases := map[float64]float64{0.5: 5, 0.95: 10, 0.99: 10, 0.1: 1}
+	for q, want := range cases {
+		if got := Quantile(sorted, q); got != want {
+			t.Errorf("Quantile(%v) = %v, want %v", q, got, want)
+		}
+	}
+	if got := Quantile(nil, 0.5); got != 0 {
+		t.Errorf("Quantile of nothing = %v, want 0", got)
+	}
+}
+
+func TestReplaceSection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "doc.md")
+	if err := os.WriteFile(path, []byte("# Title\n\n"+BeginMarker+"\nold\n"+EndMarker+"\n\n## After\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := ReplaceSection(path, "new\n"); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	want := "# Title\n\n" + BeginMarker + "\nnew\n" + EndMarker + "\n\n## After\n"
+	if diff := cmp.Diff(want, string(data)); diff != "" {
+		t.Errorf("document (-want +got):\n%s", diff)
+	}
+	if err := ReplaceSection(path, "newer\n"); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = os.ReadFile(path)
+	if strings.Count(string(data), BeginMarker) != 1 || !strings.Contains(string(data), "newer") {
+		t.Errorf("second replacement:\n%s", data)
+	}
+}
+
+func TestChart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chart.png")
+	rows := []Summary{
+		{Arm: ArmNone, Scheduler: SchedulerDefault, ColdShare: 0.4, P95: 60, GBPerNode: 20},
+		{Arm: ArmPrepuller, Scheduler: SchedulerDefault, ColdShare: 0.1, P95: 10, GBPerNode: 40},
+	}
+	if err := Chart(rows, path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) < 8 || string(data[1:4]) != "PNG" {
+		t.Errorf("chart is not a PNG (%d bytes)", len(data))
+	}
+}
