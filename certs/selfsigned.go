@@ -3,6 +3,7 @@ package certs
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
@@ -53,8 +54,8 @@ func setupSelfSigned(mgr manager.Manager, opts Options, deps Deps) (<-chan struc
 		LookaheadInterval:      opts.RenewBefore.Duration,
 		RotationCheckFrequency: opts.CheckInterval.Duration,
 		// Controller names must be unique in a process; tests start several
-		// managers, each in its own namespace.
-		ControllerName: fmt.Sprintf("cert-rotator-%s-%s", deps.Namespace, opts.SecretName),
+		// managers (replicas) in one.
+		ControllerName: rotatorName(),
 	}
 	if err := rotator.AddRotator(mgr, cr); err != nil {
 		return nil, fmt.Errorf("adding certificate rotator: %w", err)
@@ -92,6 +93,17 @@ func setupSelfSigned(mgr manager.Manager, opts Options, deps Deps) (<-chan struc
 		return nil, fmt.Errorf("adding certificate file sync: %w", err)
 	}
 	return s.ready, nil
+}
+
+var rotators atomic.Int32
+
+// rotatorName is "prepuller-cert-rotator" for the first rotator of the
+// process and numbered after that.
+func rotatorName() string {
+	if n := rotators.Add(1); n > 1 {
+		return fmt.Sprintf("prepuller-cert-rotator-%d", n)
+	}
+	return "prepuller-cert-rotator"
 }
 
 var (
