@@ -114,7 +114,7 @@ func (c *Cluster) startComponents(assets string, opts Options) error {
 			"--use-service-account-credentials=false",
 			// Fake nodes have no pod CIDRs or clouds; these controllers
 			// would only complain.
-			"--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
+			"--controllers=*,-node-ipam-controller",
 		); err != nil {
 			return err
 		}
@@ -139,7 +139,6 @@ func (c *Cluster) startComponents(assets string, opts Options) error {
 		if err := start("kwok",
 			"--kubeconfig="+c.Kubeconfig,
 			"--config="+stages,
-			"--manage-all-nodes=false",
 			"--manage-nodes-with-annotation-selector="+KwokNodeAnnotation+"=fake",
 			"--node-ip=10.99.0.1",
 			"--server-address=127.0.0.1:0",

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -47,7 +48,7 @@ func startProcess(dir, name, bin string, args ...string) (*process, error) {
 func (p *process) exited() (bool, error) {
 	select {
 	case <-p.done:
-		return true, fmt.Errorf("%s exited: %v (see %s)", p.name, p.err, p.log.Name())
+		return true, fmt.Errorf("%s exited: %v; last lines of its log:\n%s", p.name, p.err, tailFile(p.log.Name(), 15))
 	default:
 		return false, nil
 	}
@@ -70,4 +71,18 @@ func (p *process) stop(grace time.Duration) {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 	}
+}
+
+// tailFile returns the last lines of a log, so a component that fails to
+// start explains itself in the test output.
+func tailFile(path string, lines int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
 }
