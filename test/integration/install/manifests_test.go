@@ -108,6 +108,19 @@ func TestWebhookConfigurationMatchesRenderer(t *testing.T) {
 			}})
 		}},
 	}
+	for name, namespaces := range map[string][]any{
+		"helm limited to namespaces":  {"jhub", "prepuller", "alpha"},
+		"helm limited to excluded ns": {"kube-system"},
+	} {
+		cases[name] = struct {
+			namespace string
+			render    func(t *testing.T) []*unstructured.Unstructured
+		}{"prepuller", func(t *testing.T) []*unstructured.Unstructured {
+			return renderHelm(t, "prepuller", "prepuller", map[string]any{"config": map[string]any{
+				"webhook": map[string]any{"namespaces": namespaces},
+			}})
+		}}
+	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			objs := tc.render(t)
