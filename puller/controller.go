@@ -51,7 +51,7 @@ type controller struct {
 	savedData  string    // the last written state
 	warned     map[string]bool
 	counted    map[types.UID]bool // live user pods already counted
-	shared     map[string]bool // images with a node share series
+	shared     map[string]bool    // images with a node share series
 }
 
 var (
