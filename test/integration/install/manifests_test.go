@@ -10,27 +10,20 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	"prepuller.dev/prepuller/certs"
 	"prepuller.dev/prepuller/cmd/prepuller/config"
 	"prepuller.dev/prepuller/webhook"
 )
 
-// fileConfig is the configuration file with the certs section, which
-// config.Config may not have yet; if it gains one, the outer field wins.
-type fileConfig struct {
-	config.Config
-	Certs certs.Options `json:"certs"`
-}
-
-func parseConfig(t *testing.T, objs []*unstructured.Unstructured) fileConfig {
+func parseConfig(t *testing.T, objs []*unstructured.Unstructured) config.Config {
 	t.Helper()
 	cm := find(t, objs, "ConfigMap", "prepuller-config")
 	text, _, _ := unstructured.NestedString(cm.Object, "data", "config.yaml")
-	cfg := fileConfig{Config: config.Default(), Certs: certs.DefaultOptions()}
-	if err := yaml.UnmarshalStrict([]byte(text), &cfg); err != nil {
-		t.Fatalf("config.yaml does not parse strictly: %v\n%s", err, text)
+	// The way `prepuller serve --config` reads it: unknown keys are errors.
+	cfg := config.Default()
+	if err := config.Parse([]byte(text), &cfg); err != nil {
+		t.Fatalf("config.yaml does not parse: %v\n%s", err, text)
 	}
 	return cfg
 }
@@ -78,9 +71,6 @@ func TestConfigFiles(t *testing.T) {
 		t.Run(overlay, func(t *testing.T) {
 			cfg := parseConfig(t, renderKustomize(t, overlay))
 			if err := cfg.Validate(); err != nil {
-				t.Errorf("invalid configuration: %v", err)
-			}
-			if err := cfg.Certs.Validate(); err != nil {
 				t.Errorf("invalid configuration: %v", err)
 			}
 			if cfg.Certs.Mode != overlay {
@@ -132,7 +122,7 @@ func TestWebhookConfigurationMatchesRenderer(t *testing.T) {
 			}
 			want := webhook.MutatingWebhookConfiguration(cfg.Certs.WebhookConfigName, cfg.Webhook, tc.namespace,
 				admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
-					Namespace: tc.namespace, Name: cfg.Certs.ServiceName, Path: ptr.To("/mutate-v1-pod"), Port: ptr.To[int32](443),
+					Namespace: tc.namespace, Name: cfg.Certs.ServiceName, Path: ptr.To(webhook.Path), Port: ptr.To[int32](443),
 				}})
 			if cfg.Certs.Mode == certs.ModeCertManager {
 				want.Annotations = certs.InjectAnnotations(tc.namespace)
