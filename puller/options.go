@@ -105,8 +105,10 @@ func DefaultOptions() Options {
 // configuration file.
 func (o Options) Validate() error {
 	var errs []error
-	if o.DaemonSetName == "" {
-		errs = append(errs, errors.New("puller.daemonSetName: must not be empty"))
+	// The name is also a label value on the puller pods: a DNS-1123 label
+	// fits both.
+	for _, e := range validation.IsDNS1123Label(o.DaemonSetName) {
+		errs = append(errs, fmt.Errorf("puller.daemonSetName: %q: %s", o.DaemonSetName, e))
 	}
 	if o.Image == "" {
 		errs = append(errs, errors.New("puller.image: must not be empty"))

@@ -20,6 +20,7 @@ func TestValidateNamesYAMLPaths(t *testing.T) {
 		edit func(*Options)
 		want string
 	}{
+		"daemonset name":   {func(o *Options) { o.DaemonSetName = "Bad.Name" }, "puller.daemonSetName:"},
 		"max images":       {func(o *Options) { o.MaxImages = 0 }, "puller.maxImages:"},
 		"too many static":  {func(o *Options) { o.MaxImages = 1; o.StaticImages = []string{"a", "b"} }, "puller.staticImages: 2 images exceed"},
 		"bad static":       {func(o *Options) { o.StaticImages = []string{"not an image!"} }, "puller.staticImages[0]:"},
