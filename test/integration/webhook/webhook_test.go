@@ -155,7 +155,8 @@ func TestWebhookThroughAPIServer(t *testing.T) {
 	sightings := func(pod string, images ...string) []imageset.Sighting {
 		var out []imageset.Sighting
 		for _, img := range images {
-			out = append(out, imageset.Sighting{Image: img, Namespace: hubNS, Pod: pod, User: "alice", Source: imageset.SourceWebhook})
+			// The API server defaults the pull policy before admission.
+			out = append(out, imageset.Sighting{Image: img, Namespace: hubNS, Pod: pod, User: "alice", PullPolicy: corev1.PullIfNotPresent, Source: imageset.SourceWebhook})
 		}
 		return out
 	}
@@ -204,6 +205,17 @@ func TestWebhookThroughAPIServer(t *testing.T) {
 	}, {
 		name: "non-matching pod is untouched",
 		pod:  wt.MakePod("other", hubNS).Container("c", "jupyter/scipy-notebook:2024").Obj(),
+	}, {
+		name: "a user pod in prepuller's own namespace is untouched",
+		pod:  wt.MakeUserPod("jupyter-alice", ownNS, "alice", "jupyter/scipy-notebook:2024").Obj(),
+	}, {
+		name: "generateName pod: learned under its prefix",
+		pod: wt.MakePod("", hubNS).GenerateName("jupyter-").Label("component", "singleuser-server").
+			Container("notebook", "jupyter/scipy-notebook:2024").Obj(),
+		wantAffinity:   &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{ownTerm(corev1.NodeSelectorOpIn, "node-a", "node-b")}}},
+		wantAnnotation: "2/4 nodes hold " + scipy,
+		wantSightings: []imageset.Sighting{{Image: scipy, Namespace: hubNS, Pod: "jupyter-",
+			PullPolicy: corev1.PullIfNotPresent, Source: imageset.SourceWebhook}},
 	}, {
 		name:   "dry run is untouched and learns nothing",
 		pod:    user("jupyter-alice--dry", "jupyter/scipy-notebook:2024").Obj(),
