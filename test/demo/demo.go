@@ -116,6 +116,7 @@ func (d *demo) run(ctx context.Context) error {
 		{"carol", "jupyter/minimal-notebook"}, // typed by the user: in no configuration
 	}
 	say("creating singleuser pods (label component=singleuser-server) in namespace %s", userNamespace)
+	firstPod := time.Now()
 	for _, p := range pods {
 		if err := d.createUserPod(ctx, p); err != nil {
 			return err
@@ -126,13 +127,12 @@ func (d *demo) run(ctx context.Context) error {
 	}
 
 	say("waiting for the puller DaemonSet to pull the learned images on every node")
-	t1 := time.Now()
 	ds, err := d.waitDaemonSetPulled(ctx, len(names))
 	if err != nil {
 		return err
 	}
 	say("puller DaemonSet %s/%s pulled on %d/%d nodes %s after the first pod; init containers in pull order:",
-		ownNamespace, ds.Name, ds.Status.NumberReady, len(names), since(t1))
+		ownNamespace, ds.Name, ds.Status.NumberReady, len(names), since(firstPod))
 	for _, c := range ds.Spec.Template.Spec.InitContainers {
 		fmt.Printf("    %-40s %s\n", c.Name, c.Image)
 	}
@@ -181,6 +181,7 @@ func (d *demo) startPrepuller(ctx context.Context, bin string) error {
 		"--namespace="+ownNamespace,
 		fmt.Sprintf("--webhook-port=%d", hooks.LocalServingPort),
 		"--cert-dir="+hooks.LocalServingCertDir,
+		"--cert-mode=files", // envtest made the certificate and the caBundle
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address="+probe,
 		"--log-format=console",
@@ -266,8 +267,12 @@ func ownTerm(pod *corev1.Pod) string {
 		return ""
 	}
 	for _, t := range a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
-		for _, f := range t.Preference.MatchFields {
-			return fmt.Sprintf("preferred weight %d, %s %s %v", t.Weight, f.Key, f.Operator, f.Values)
+		reqs := append(t.Preference.MatchFields, t.Preference.MatchExpressions...)
+		for _, r := range reqs {
+			if r.Key == webhook.MarkerLabel {
+				continue // says "this term is prepuller's"; true on every node
+			}
+			return fmt.Sprintf("preferred weight %d, %s %s %v", t.Weight, r.Key, r.Operator, r.Values)
 		}
 	}
 	return ""

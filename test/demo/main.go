@@ -14,12 +14,18 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/go-logr/logr"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 func main() {
 	keep := flag.Bool("keep", false, "leave the cluster running after the demo and print a kubeconfig path; Ctrl-C ends it")
 	nodes := flag.Int("nodes", 3, "number of kwok nodes")
 	flag.Parse()
+	// envtest and client-go log through controller-runtime's logger; the
+	// demo prints its own story, and prepuller's log goes to a file.
+	logf.SetLogger(logr.Discard())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,199 @@
+// Package serve runs the whole of `prepuller serve` (app.Run) in-process
+// against a real kube-apiserver and etcd, with its webhook registered by a
+// real MutatingWebhookConfiguration over TLS.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"prepuller.dev/prepuller/certs"
+	"prepuller.dev/prepuller/cmd/prepuller/app"
+	"prepuller.dev/prepuller/cmd/prepuller/config"
+	"prepuller.dev/prepuller/test/cluster"
+	"prepuller.dev/prepuller/webhook"
+)
+
+const ns = "prepuller"
+
+// TestServe starts prepuller, waits for /readyz, and proves a singleuser pod
+// CREATE reaches the handler through the API server (it comes back
+// annotated and steered toward the node holding its image), that other pods
+// are left alone, and that SIGTERM-style cancellation shuts down cleanly.
+func TestServe(t *testing.T) {
+	logf.SetLogger(zap.New(zap.WriteTo(t.Output()), zap.UseDevMode(true)))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	wopts := webhook.DefaultOptions()
+	mwc := webhook.MutatingWebhookConfiguration("prepuller", wopts, ns, admissionregistrationv1.WebhookClientConfig{
+		Service: &admissionregistrationv1.ServiceReference{Namespace: ns, Name: "prepuller-webhook", Path: ptr(webhook.Path)},
+	})
+	c, err := cluster.Start(ctx, cluster.Options{Webhooks: envtest.WebhookInstallOptions{
+		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{mwc},
+		LocalServingHost: "127.0.0.1",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	k, err := client.New(c.Config, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{ns, "users"} {
+		if err := k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two nodes, one already holding the image the first pod asks for.
+	const image = "quay.io/jupyter/scipy-notebook:2024-10-07"
+	for i, images := range [][]corev1.ContainerImage{{{Names: []string{image}, SizeBytes: 4e9}}, nil} {
+		n := cluster.NewNode(fmt.Sprintf("node-%d", i), cluster.NodeOptions{})
+		n.Status = corev1.NodeStatus{}
+		if err := k.Create(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+		n.Status.Images = images
+		if err := k.Status().Update(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	hooks := c.Env.WebhookInstallOptions
+	probe := freeAddr(t)
+	cfg := config.Default()
+	cfg.Namespace = ns
+	cfg.MetricsBindAddress = "0"
+	cfg.HealthProbeBindAddress = probe
+	cfg.Webhook.Port = hooks.LocalServingPort
+	cfg.Webhook.CertDir = hooks.LocalServingCertDir
+	cfg.Certs.Mode = certs.ModeFiles
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- app.Run(runCtx, c.Config, cfg) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	waitFor(ctx, t, "/readyz", func() (bool, error) {
+		select {
+		case err := <-done:
+			return false, fmt.Errorf("prepuller stopped: %v", err)
+		default:
+		}
+		resp, err := http.Get("http://" + probe + "/readyz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+
+	// The inventory fills from informers: retry pod creation until the
+	// steering sees node-0 (each attempt is a fresh pod).
+	var got corev1.Pod
+	attempt := 0
+	waitFor(ctx, t, "a singleuser pod steered toward node-0", func() (bool, error) {
+		attempt++
+		pod := userPod(fmt.Sprintf("jupyter-alice-%d", attempt), image)
+		if err := k.Create(ctx, pod); err != nil {
+			return false, err
+		}
+		got = *pod
+		return hasTermFor(&got, "node-0"), nil
+	})
+	if got.Annotations[webhook.AnnotationSteered] == "" {
+		t.Errorf("steered pod has no %s annotation: %v", webhook.AnnotationSteered, got.Annotations)
+	}
+
+	other := userPod("not-a-user", image)
+	other.Labels = map[string]string{"app": "something-else"}
+	if err := k.Create(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := other.Annotations[webhook.AnnotationSteered]; ok || other.Spec.Affinity != nil {
+		t.Errorf("a pod without the singleuser label was mutated: annotations %v, affinity %v", other.Annotations, other.Spec.Affinity)
+	}
+
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("prepuller returned %v after cancellation, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("prepuller did not stop within 30s of cancellation")
+	}
+	done <- nil // for the cleanup
+}
+
+func userPod(name, image string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Namespace:   "users",
+			Labels:      map[string]string{"component": "singleuser-server"},
+			Annotations: map[string]string{"hub.jupyter.org/username": "alice"},
+		},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "notebook", Image: image}}},
+	}
+}
+
+func hasTermFor(p *corev1.Pod, node string) bool {
+	if p.Spec.Affinity == nil || p.Spec.Affinity.NodeAffinity == nil {
+		return false
+	}
+	for _, term := range p.Spec.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
+		reqs := append(term.Preference.MatchFields, term.Preference.MatchExpressions...)
+		for _, r := range reqs {
+			if (r.Key == "metadata.name" || r.Key == corev1.LabelHostname) && r.Operator == corev1.NodeSelectorOpIn &&
+				len(r.Values) == 1 && r.Values[0] == node {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, error)) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
+		ok, err := cond()
+		last = err
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s: %v (last error: %v)", what, errors.Join(err, last), last)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
