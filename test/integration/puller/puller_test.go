@@ -50,7 +50,8 @@ func TestLearnsImagesFromPods(t *testing.T) {
 // A burst of pods gives one DaemonSet write, not one per pod or image.
 func TestBurstGivesOneWrite(t *testing.T) {
 	e := newEnv(t)
-	e.opts.WriteInterval = metav1.Duration{Duration: 3 * time.Second}
+	// Wide enough that creating 50 pods fits in one window on a busy CI.
+	e.opts.WriteInterval = metav1.Duration{Duration: 5 * time.Second}
 	e.start(startOpts{})
 	var ds0 = e.waitImages(nil) // created empty at start
 	if ds0.Generation != 1 {
