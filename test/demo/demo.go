@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"prepuller.dev/prepuller/puller"
+	"prepuller.dev/prepuller/puller/imageref"
 	"prepuller.dev/prepuller/puller/imageset"
 	"prepuller.dev/prepuller/test/cluster"
 	"prepuller.dev/prepuller/webhook"
@@ -38,6 +40,7 @@ type demo struct {
 	keep  bool
 	start time.Time
 
+	metrics  string // prepuller's metrics address
 	dir      string
 	cluster  *cluster.Cluster
 	k        client.Client
@@ -127,7 +130,15 @@ func (d *demo) run(ctx context.Context) error {
 	}
 
 	say("waiting for the puller DaemonSet to pull the learned images on every node")
-	ds, err := d.waitDaemonSetPulled(ctx, len(names))
+	var want []string
+	for _, p := range pods {
+		img, err := imageref.Normalize(p.image)
+		if err != nil {
+			return err
+		}
+		want = append(want, img)
+	}
+	ds, err := d.waitDaemonSetPulled(ctx, len(names), want)
 	if err != nil {
 		return err
 	}
@@ -137,6 +148,12 @@ func (d *demo) run(ctx context.Context) error {
 		fmt.Printf("    %-40s %s\n", c.Name, c.Image)
 	}
 	if err := d.printLearned(ctx); err != nil {
+		return err
+	}
+	// The DaemonSet's status comes from the controller manager; prepuller's
+	// inventory reads the puller pods' init-container statuses itself. Wait
+	// until it, too, sees every image on every node.
+	if err := d.waitNodeShares(ctx); err != nil {
 		return err
 	}
 
@@ -166,6 +183,9 @@ func (d *demo) startPrepuller(ctx context.Context, bin string) error {
 	if err != nil {
 		return err
 	}
+	if d.metrics, err = freeAddr(); err != nil {
+		return err
+	}
 	cfg := filepath.Join(d.dir, "config.yaml")
 	// A short write window so the demo does not wait out the 10 s default.
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("puller:\n  writeInterval: %s\n", writeInterval)), 0o600); err != nil {
@@ -182,7 +202,7 @@ func (d *demo) startPrepuller(ctx context.Context, bin string) error {
 		fmt.Sprintf("--webhook-port=%d", hooks.LocalServingPort),
 		"--cert-dir="+hooks.LocalServingCertDir,
 		"--cert-mode=files", // envtest made the certificate and the caBundle
-		"--metrics-bind-address=0",
+		"--metrics-bind-address="+d.metrics,
 		"--health-probe-bind-address="+probe,
 		"--log-format=console",
 		"--puller-image=prepuller:demo",
@@ -302,12 +322,23 @@ func (d *demo) printLearned(ctx context.Context) error {
 	return nil
 }
 
-func (d *demo) waitDaemonSetPulled(ctx context.Context, nodes int) (*appsv1.DaemonSet, error) {
+// waitDaemonSetPulled waits until the DaemonSet lists every wanted image and
+// its pods are up to date and ready on every node.
+func (d *demo) waitDaemonSetPulled(ctx context.Context, nodes int, want []string) (*appsv1.DaemonSet, error) {
 	var ds appsv1.DaemonSet
 	key := client.ObjectKey{Namespace: ownNamespace, Name: puller.DefaultOptions().DaemonSetName}
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
 		if err := d.k.Get(ctx, key, &ds); err != nil {
 			return false, nil
+		}
+		listed := map[string]bool{}
+		for _, c := range ds.Spec.Template.Spec.InitContainers {
+			listed[c.Image] = true
+		}
+		for _, img := range want {
+			if !listed[img] {
+				return false, nil
+			}
 		}
 		s := ds.Status
 		return s.ObservedGeneration == ds.Generation && s.UpdatedNumberScheduled == int32(nodes) && s.NumberReady == int32(nodes), nil
@@ -398,3 +429,39 @@ func say(format string, args ...any) {
 func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
 
 func ptr[T any](v T) *T { return &v }
+
+// waitNodeShares polls prepuller's metrics until every image in the
+// DaemonSet is held by all eligible nodes, and prints the shares.
+func (d *demo) waitNodeShares(ctx context.Context) error {
+	const metric = "prepuller_puller_image_node_share"
+	var shares []string
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		resp, err := http.Get("http://" + d.metrics + "/metrics")
+		if err != nil {
+			return false, nil
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return false, nil
+		}
+		shares = shares[:0]
+		all := true
+		for _, line := range strings.Split(string(body), "\n") {
+			if !strings.HasPrefix(line, metric+"{") {
+				continue
+			}
+			shares = append(shares, line)
+			all = all && strings.HasSuffix(line, " 1")
+		}
+		return all && len(shares) > 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the inventory to see the pulled images (last %v): %w", shares, err)
+	}
+	say("prepuller's inventory agrees (metric %s):", metric)
+	for _, l := range shares {
+		fmt.Printf("    %s\n", strings.TrimPrefix(l, metric))
+	}
+	return nil
+}
