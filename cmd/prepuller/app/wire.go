@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"errors"
@@ -34,14 +34,14 @@ func cacheOptions(cfg config.Config) (cache.Options, error) {
 	return cache.Options{ByObject: byObject}, nil
 }
 
-// setupComponents adds prepuller's parts to the manager. This is the one
+// Setup adds prepuller's parts to the manager. This is the one
 // place that shows how an image travels:
 //
 //	user pod CREATE -> webhook (learn, steer from the inventory)
 //	  -> recorder -> puller (learned set, ranking, expiry) -> DaemonSet
 //	  -> kubelet pulls -> puller pod statuses and node.status.images
 //	  -> inventory -> webhook steering
-func setupComponents(mgr manager.Manager, cfg config.Config) error {
+func Setup(mgr manager.Manager, cfg config.Config) error {
 	userPods, err := labels.Parse(cfg.Webhook.PodSelector)
 	if err != nil {
 		return fmt.Errorf("webhook.podSelector: %w", err)
