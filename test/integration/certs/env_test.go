@@ -173,7 +173,13 @@ func labelHandler(name string) admission.Handler {
 // startReplica starts a manager as prepuller's ServiceAccount.
 func startReplica(ctx context.Context, t *testing.T, cfg *rest.Config, name string, opts certs.Options) *replica {
 	t.Helper()
-	r := &replica{name: name, port: freePort(t), certDir: filepath.Join(t.TempDir(), "certs"), done: make(chan error, 1)}
+	return startReplicaIn(ctx, t, cfg, name, opts, filepath.Join(t.TempDir(), "certs"))
+}
+
+// startReplicaIn is startReplica with a given certificate directory.
+func startReplicaIn(ctx context.Context, t *testing.T, cfg *rest.Config, name string, opts certs.Options, certDir string) *replica {
+	t.Helper()
+	r := &replica{name: name, port: freePort(t), certDir: certDir, done: make(chan error, 1)}
 	mgr, err := ctrl.NewManager(impersonate(cfg), manager.Options{
 		Scheme:                 newScheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},

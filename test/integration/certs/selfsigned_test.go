@@ -378,3 +378,99 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() error
 	}
 	t.Fatalf("waiting for %s: %v", what, err)
 }
+
+// TestFilesModeReadiness: in files (and cert-manager) mode, ready stays
+// open while the directory holds an expired pair, closes once a valid pair
+// appears, and the webhook server then serves it.
+func TestFilesModeReadiness(t *testing.T) {
+	cfg := startControlPlane(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ca := newLocalCA(t)
+	opts := certs.DefaultOptions()
+	opts.Mode = certs.ModeFiles
+	dir := filepath.Join(t.TempDir(), "certs")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// The kubelet mounts the Secret before the container starts; here it
+	// holds an expired pair.
+	now := time.Now()
+	ca.writePair(t, dir, now.Add(-2*time.Hour), now.Add(-time.Hour))
+	r := startReplicaIn(ctx, t, cfg, "files", opts, dir)
+	select {
+	case <-r.ready:
+		t.Fatal("ready closed for an expired certificate")
+	case err := <-r.done:
+		t.Fatalf("manager stopped: %v", err)
+	case <-time.After(2 * time.Second):
+	}
+	valid := ca.writePair(t, dir, now.Add(-time.Minute), now.Add(time.Hour))
+	waitReady(t, r, 30*time.Second)
+	waitFor(t, "the webhook server serving the new pair", 30*time.Second, func() error {
+		return servesCert(r, ca.pem, valid)
+	})
+}
+
+// localCA signs pairs for files mode.
+type localCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newLocalCA(t *testing.T) *localCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "files-mode-ca"},
+		NotBefore: time.Now().Add(-3 * time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &localCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// writePair writes a pair for localhost valid in [from, to) and returns the
+// certificate PEM.
+func (ca *localCA) writePair(t *testing.T, dir string, from, to time.Time) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(from.UnixNano()), Subject: pkix.Name{CommonName: "localhost"},
+		DNSNames: []string{"localhost"}, NotBefore: from, NotAfter: to,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	crt := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	// Key first, then certificate, each replaced whole, as a Secret volume
+	// update does.
+	writeReplace(t, dir, "tls.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	writeReplace(t, dir, "tls.crt", crt)
+	return crt
+}
+
+func writeReplace(t *testing.T, dir, name string, data []byte) {
+	t.Helper()
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
