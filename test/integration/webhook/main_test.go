@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -55,7 +56,7 @@ func TestMain(m *testing.M) {
 			Namespace: ownNS, Name: "prepuller-webhook", Path: ptr.To(strings.TrimPrefix(webhook.Path, "/")),
 		}})
 	c, err := cluster.Start(context.Background(), cluster.Options{
-		Webhooks: envtest.WebhookInstallOptions{MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{mwc}},
+		Webhooks: envtest.WebhookInstallOptions{MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{mwc, rewriterConfiguration()}},
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting kube-apiserver and etcd: %v\n", err)
@@ -73,4 +74,37 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "stopping control plane: %v\n", err)
 	}
 	os.Exit(code)
+}
+
+// rewriterPath serves a test-only webhook that, after prepuller's (its
+// configuration's name sorts later), changes the first container's image
+// to the value of annotation rewriteAnnotation. The API server then
+// reinvokes prepuller's webhook (reinvocationPolicy IfNeeded).
+const (
+	rewriterPath       = "/test-rewrite-image"
+	rewriteLabel       = "test.prepuller.dev/rewrite"
+	rewriteAnnotation  = "test.prepuller.dev/rewrite-to"
+	rewriterConfigName = "zz-test-rewriter"
+)
+
+func rewriterConfiguration() *admissionregistrationv1.MutatingWebhookConfiguration {
+	scope := admissionregistrationv1.NamespacedScope
+	return &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: rewriterConfigName},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name: "rewrite.test.prepuller.dev",
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
+				Namespace: ownNS, Name: "rewriter", Path: ptr.To(strings.TrimPrefix(rewriterPath, "/")),
+			}},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}, Scope: &scope},
+			}},
+			ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{rewriteLabel: "true"}},
+			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			AdmissionReviewVersions: []string{"v1"},
+			TimeoutSeconds:          ptr.To[int32](5),
+		}},
+	}
 }

@@ -2,11 +2,14 @@ package webhook_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -16,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"prepuller.dev/prepuller/puller"
 	"prepuller.dev/prepuller/puller/imageset"
@@ -61,6 +65,7 @@ func startPrepuller(t *testing.T) *running {
 	if err := webhook.Setup(mgr, testOptions(), webhook.Deps{Namespace: ownNS, Recorder: r.rec, Inventory: r.inv}); err != nil {
 		t.Fatal(err)
 	}
+	mgr.GetWebhookServer().Register(rewriterPath, &ctrlwebhook.Admission{Handler: admission.HandlerFunc(rewriteImage)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
@@ -79,6 +84,20 @@ func startPrepuller(t *testing.T) *running {
 		return mgr.GetWebhookServer().StartedChecker()(nil) == nil
 	})
 	return r
+}
+
+// rewriteImage plays another mutating webhook that changes the image after
+// prepuller has steered the pod.
+func rewriteImage(_ context.Context, req admission.Request) admission.Response {
+	pod := &corev1.Pod{}
+	if err := json.Unmarshal(req.Object.Raw, pod); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	to := pod.Annotations[rewriteAnnotation]
+	if to == "" || len(pod.Spec.Containers) == 0 || pod.Spec.Containers[0].Image == to {
+		return admission.Allowed("")
+	}
+	return admission.Patched("", jsonpatch.NewOperation("replace", "/spec/containers/0/image", to))
 }
 
 func poll(t *testing.T, what string, cond func() bool) {
@@ -176,6 +195,7 @@ func TestWebhookThroughAPIServer(t *testing.T) {
 		name           string
 		pod            *corev1.Pod
 		dryRun         bool
+		wantImage      string // the first container's image after admission; "" = as created
 		wantAffinity   *corev1.Affinity
 		wantAnnotation string // prepuller.dev/steered; "" = absent
 		wantSightings  []imageset.Sighting
@@ -202,6 +222,18 @@ func TestWebhookThroughAPIServer(t *testing.T) {
 		pod:            user("jupyter-alice--new", "quay.io/example/new:1").Obj(),
 		wantAnnotation: "not steered: 0/4 nodes hold quay.io/example/new:1",
 		wantSightings:  sightings("jupyter-alice--new", netTools, "quay.io/example/new:1"),
+	}, {
+		// Another webhook changes the image after prepuller steered the
+		// pod; the API server reinvokes prepuller, which replaces its own
+		// term rather than adding a second one, and learns the new image.
+		name: "reinvoked after another webhook changed the image",
+		pod: user("jupyter-alice--rewritten", "jupyter/scipy-notebook:2024").
+			Label(rewriteLabel, "true").Annotation(rewriteAnnotation, pastCap).Obj(),
+		wantImage:      pastCap,
+		wantAffinity:   &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{ownTerm(corev1.NodeSelectorOpIn, "node-c")}}},
+		wantAnnotation: "1/4 nodes hold " + pastCap,
+		wantSightings: append(sightings("jupyter-alice--rewritten", netTools, scipy),
+			sightings("jupyter-alice--rewritten", netTools, pastCap)...),
 	}, {
 		name: "non-matching pod is untouched",
 		pod:  wt.MakePod("other", hubNS).Container("c", "jupyter/scipy-notebook:2024").Obj(),
@@ -231,6 +263,13 @@ func TestWebhookThroughAPIServer(t *testing.T) {
 			got := tc.pod.DeepCopy()
 			if err := k8s.Create(ctx, got, opts...); err != nil {
 				t.Fatalf("creating pod: %v", err)
+			}
+			wantImage := tc.wantImage
+			if wantImage == "" {
+				wantImage = tc.pod.Spec.Containers[0].Image
+			}
+			if got.Spec.Containers[0].Image != wantImage {
+				t.Errorf("image = %q, want %q", got.Spec.Containers[0].Image, wantImage)
 			}
 			if diff := cmp.Diff(tc.wantAffinity, got.Spec.Affinity); diff != "" {
 				t.Errorf("affinity (-want +got):\n%s", diff)
