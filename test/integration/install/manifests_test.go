@@ -33,35 +33,56 @@ func parseConfig(t *testing.T, objs []*unstructured.Unstructured) config.Config 
 func TestKustomizeAndHelmRenderTheSameObjects(t *testing.T) {
 	for _, overlay := range overlays {
 		t.Run(overlay, func(t *testing.T) {
-			kust := byKey(renderKustomize(t, overlay))
-			helm := byKey(renderHelm(t, "prepuller", "prepuller", helmValues(overlay)))
-			var kustKeys, helmKeys []string
-			for k := range kust {
-				kustKeys = append(kustKeys, k)
-			}
-			for k := range helm {
-				helmKeys = append(helmKeys, k)
-			}
-			if diff := cmp.Diff(kustKeys, helmKeys, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
-				t.Fatalf("objects (-kustomize +helm):\n%s", diff)
-			}
-			for key, k := range kust {
-				h := helm[key]
-				if k.GetKind() == "ConfigMap" {
-					// Same configuration, formatted differently.
-					if diff := cmp.Diff(configFile(t, []*unstructured.Unstructured{k}), configFile(t, []*unstructured.Unstructured{h})); diff != "" {
-						t.Errorf("%s config.yaml (-kustomize +helm):\n%s", key, diff)
-					}
-					k, h = k.DeepCopy(), h.DeepCopy()
-					unstructured.RemoveNestedField(k.Object, "data")
-					unstructured.RemoveNestedField(h.Object, "data")
-				}
-				if diff := cmp.Diff(k.Object, h.Object); diff != "" {
-					t.Errorf("%s (-kustomize +helm):\n%s", key, diff)
-				}
+			kust := renderKustomize(t, overlay)
+			helm := renderHelm(t, "prepuller", "prepuller", helmValues(overlay))
+			for _, d := range diffInstalls(t, kust, helm) {
+				t.Error(d)
 			}
 		})
 	}
+	// The comparison itself notices a difference.
+	t.Run("a changed value is noticed", func(t *testing.T) {
+		vals := helmValues("self-signed")
+		vals["replicas"] = 3
+		vals["config"].(map[string]any)["logLevel"] = "debug"
+		diffs := diffInstalls(t, renderKustomize(t, "self-signed"), renderHelm(t, "prepuller", "prepuller", vals))
+		if len(diffs) != 2 {
+			t.Errorf("got %d differences, want 2 (Deployment replicas, config logLevel): %v", len(diffs), diffs)
+		}
+	})
+}
+
+// diffInstalls lists the differences between two renderings, one entry per
+// object; config.yaml is compared as YAML, not as text.
+func diffInstalls(t *testing.T, kustObjs, helmObjs []*unstructured.Unstructured) []string {
+	t.Helper()
+	kust, helm := byKey(kustObjs), byKey(helmObjs)
+	var kustKeys, helmKeys []string
+	for k := range kust {
+		kustKeys = append(kustKeys, k)
+	}
+	for k := range helm {
+		helmKeys = append(helmKeys, k)
+	}
+	if diff := cmp.Diff(kustKeys, helmKeys, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		return []string{"objects (-kustomize +helm):\n" + diff}
+	}
+	var diffs []string
+	for key, k := range kust {
+		h := helm[key]
+		if k.GetKind() == "ConfigMap" {
+			if diff := cmp.Diff(configFile(t, []*unstructured.Unstructured{k}), configFile(t, []*unstructured.Unstructured{h})); diff != "" {
+				diffs = append(diffs, key+" config.yaml (-kustomize +helm):\n"+diff)
+			}
+			k, h = k.DeepCopy(), h.DeepCopy()
+			unstructured.RemoveNestedField(k.Object, "data")
+			unstructured.RemoveNestedField(h.Object, "data")
+		}
+		if diff := cmp.Diff(k.Object, h.Object); diff != "" {
+			diffs = append(diffs, key+" (-kustomize +helm):\n"+diff)
+		}
+	}
+	return diffs
 }
 
 // TestConfigFiles: each overlay's configuration parses strictly (a typo
