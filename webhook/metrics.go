@@ -40,13 +40,12 @@ var (
 
 	reasonDecode = reason{outcomeError, "decode"}
 	reasonPanic  = reason{outcomeError, "panic"}
-	reasonPatch  = reason{outcomeError, "patch"}
 
 	allReasons = []reason{
 		reasonHolders, reasonComplement, reasonAlreadySteered,
 		reasonSteerOff, reasonNoHolder, reasonAllHold, reasonTooMany, reasonNoEligible, reasonBadImage, reasonNoContainer,
 		reasonNotPodCreate, reasonNamespace, reasonSelector, reasonSkipAnno, reasonDryRun,
-		reasonDecode, reasonPanic, reasonPatch,
+		reasonDecode, reasonPanic,
 	}
 )
 
