@@ -193,6 +193,15 @@ func runArm(ctx context.Context, o armOptions) (report.Run, error) {
 	}
 	sort.Slice(res.Nodes, func(i, j int) bool { return res.Nodes[i].Name < res.Nodes[j].Name })
 	res.DaemonSetWrites, res.PullerPods = counter.counts()
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return res, err
+	}
+	for _, n := range nodes.Items {
+		if len(n.Status.Images) > 1 {
+			res.NodesReportingImages++
+		}
+	}
 	res.WallSeconds = time.Since(wallStart).Seconds()
 	return res, nil
 }

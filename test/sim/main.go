@@ -59,7 +59,7 @@ func parseFlags() *flags {
 	flag.DurationVar(&f.wl.MeanSession, "session", f.wl.MeanSession, "mean session length (simulated)")
 	flag.DurationVar(&f.wl.Warmup, "warmup", f.wl.Warmup, "warm-up, not measured (simulated)")
 	flag.DurationVar(&f.wl.Duration, "duration", f.wl.Duration, "measured window (simulated)")
-	flag.Float64Var(&f.scale, "scale", 60, "simulated seconds per wall second")
+	flag.Float64Var(&f.scale, "scale", 20, "simulated seconds per wall second")
 	flag.Float64Var(&f.bandwidthMBps, "bandwidth", 100, "pull bandwidth per node, MB per simulated second")
 	flag.Float64Var(&f.diskGB, "disk", 100, "image disk per node, GB")
 	flag.StringVar(&f.doc, "doc", "", "Markdown file whose generated section gets the results (e.g. docs/benchmarks.md)")
@@ -132,8 +132,8 @@ func parent(ctx context.Context, f *flags) error {
 			}
 			s := report.Summarize(run, w)
 			rows = append(rows, s)
-			fmt.Printf("==> %s / %s: %d starts, cold %.1f%%, wait p95 %.1fs, %.1f GB/node, %d DaemonSet writes (%.0fs wall)\n",
-				sched, arm, s.Starts, 100*s.ColdShare, s.P95, s.GBPerNode, s.DaemonSetWrites, run.WallSeconds)
+			fmt.Printf("==> %s / %s: %d starts, cold %.1f%%, wait p95 %.1fs, %.1f GB/node, %d DaemonSet writes, %d/%d nodes reporting images (%.0fs wall)\n",
+				sched, arm, s.Starts, 100*s.ColdShare, s.P95, s.GBPerNode, s.DaemonSetWrites, run.NodesReportingImages, len(run.Nodes), run.WallSeconds)
 		}
 	}
 	table := report.Table(rows)

@@ -41,8 +41,12 @@ type Run struct {
 	DaemonSetWrites int `json:"daemonSetWrites"`
 	PullerPods      int `json:"pullerPods"`
 	// Steered counts user pods the webhook gave a node affinity term.
-	Steered     int     `json:"steered"`
-	WallSeconds float64 `json:"wallSeconds"`
+	Steered int `json:"steered"`
+	// NodesReportingImages counts nodes whose status.images listed more
+	// than the pause image at the end: a check that the simulated
+	// kubelet's reports reached the API (kwok must not overwrite them).
+	NodesReportingImages int     `json:"nodesReportingImages"`
+	WallSeconds          float64 `json:"wallSeconds"`
 }
 
 // Start is one user pod reaching Running.

@@ -53,8 +53,8 @@ func Default() Config {
 		MaxSize:           8_000_000_000,
 		ArrivalsPerMinute: 6,
 		MeanSession:       30 * time.Minute,
-		Warmup:            15 * time.Minute,
-		Duration:          45 * time.Minute,
+		Warmup:            10 * time.Minute,
+		Duration:          20 * time.Minute,
 	}
 }
 
