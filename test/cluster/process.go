@@ -48,7 +48,7 @@ func startProcess(dir, name, bin string, args ...string) (*process, error) {
 func (p *process) exited() (bool, error) {
 	select {
 	case <-p.done:
-		return true, fmt.Errorf("%s exited: %v; last lines of its log:\n%s", p.name, p.err, tailFile(p.log.Name(), 15))
+		return true, fmt.Errorf("%s exited: %v; last lines of its log:\n%s", p.name, p.err, TailFile(p.log.Name(), 15))
 	default:
 		return false, nil
 	}
@@ -73,9 +73,9 @@ func (p *process) stop(grace time.Duration) {
 	}
 }
 
-// tailFile returns the last lines of a log, so a component that fails to
+// TailFile returns the last lines of a log, so a component that fails to
 // start explains itself in the test output.
-func tailFile(path string, lines int) string {
+func TailFile(path string, lines int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err.Error()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,13 +13,11 @@ import (
 	"syscall"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"prepuller.dev/prepuller/puller"
 	"prepuller.dev/prepuller/puller/imageref"
@@ -66,20 +63,13 @@ func (d *demo) run(ctx context.Context) error {
 
 	say("starting etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok")
 	t0 := time.Now()
-	wopts := webhook.DefaultOptions()
-	mwc := webhook.MutatingWebhookConfiguration("prepuller", wopts, ownNamespace, admissionregistrationv1.WebhookClientConfig{
-		Service: &admissionregistrationv1.ServiceReference{Namespace: ownNamespace, Name: "prepuller-webhook", Path: ptr(webhook.Path)},
-	})
 	d.cluster, err = cluster.Start(ctx, cluster.Options{
 		ControllerManager: true, Scheduler: true, Kwok: true,
 		Dir: filepath.Join(d.dir, "cluster"),
-		// envtest makes a CA and a serving certificate for 127.0.0.1, puts
-		// the CA in caBundle and points the configuration's URL at the port
-		// prepuller will serve on.
-		Webhooks: envtest.WebhookInstallOptions{
-			MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{mwc},
-			LocalServingHost: "127.0.0.1",
-		},
+		// A real MutatingWebhookConfiguration over TLS: envtest makes a CA
+		// and a serving certificate for 127.0.0.1, puts the CA in caBundle
+		// and points the configuration at the port prepuller serves on.
+		Webhooks: cluster.PrepullerWebhooks(ownNamespace, webhook.DefaultOptions()),
 	})
 	if err != nil {
 		return err
@@ -179,11 +169,11 @@ func (d *demo) run(ctx context.Context) error {
 // certificate envtest made, and waits for /readyz.
 func (d *demo) startPrepuller(ctx context.Context, bin string) error {
 	hooks := d.cluster.Env.WebhookInstallOptions
-	probe, err := freeAddr()
+	probe, err := cluster.FreeAddr()
 	if err != nil {
 		return err
 	}
-	if d.metrics, err = freeAddr(); err != nil {
+	if d.metrics, err = cluster.FreeAddr(); err != nil {
 		return err
 	}
 	cfg := filepath.Join(d.dir, "config.yaml")
@@ -215,21 +205,13 @@ func (d *demo) startPrepuller(ctx context.Context, bin string) error {
 	}
 	d.prepDone = make(chan struct{})
 	go func() { _ = d.prepull.Wait(); close(d.prepDone) }()
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
-		select {
-		case <-d.prepDone:
-			return false, fmt.Errorf("prepuller exited: %s", tail(logf.Name(), 20))
-		default:
-		}
-		resp, err := http.Get("http://" + probe + "/readyz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
-	if err != nil {
-		return fmt.Errorf("waiting for prepuller to be ready: %w", err)
+	exited := make(chan error, 1)
+	go func() {
+		<-d.prepDone
+		exited <- fmt.Errorf("it exited; its log ends:\n%s", cluster.TailFile(logf.Name(), 20))
+	}()
+	if err := cluster.WaitReady(ctx, probe, exited); err != nil {
+		return err
 	}
 	say("prepuller serve ready in %s (webhook https://127.0.0.1:%d%s, failurePolicy Ignore)", since(t0), hooks.LocalServingPort, webhook.Path)
 	return nil
@@ -401,34 +383,11 @@ func (d *demo) cleanup() {
 	}
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func tail(path string, lines int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
-}
-
 func say(format string, args ...any) {
 	fmt.Printf("==> "+format+"\n", args...)
 }
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
-
-func ptr[T any](v T) *T { return &v }
 
 // waitNodeShares polls prepuller's metrics until every image in the
 // DaemonSet is held by all eligible nodes, and prints the shares.

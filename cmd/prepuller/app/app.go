@@ -62,10 +62,10 @@ func NewManager(restConfig *rest.Config, cfg config.Config) (manager.Manager, er
 		// next leader wait out the lease.
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       ptr(15 * time.Second),
-		WebhookServer: crwebhook.NewServer(crwebhook.Options{
+		WebhookServer: &certGatedServer{Server: crwebhook.NewServer(crwebhook.Options{
 			Port:    cfg.Webhook.Port,
 			CertDir: cfg.Webhook.CertDir,
-		}),
+		})},
 		Cache: cacheOpts,
 	})
 	if err != nil {

@@ -72,6 +72,9 @@ func Setup(mgr manager.Manager, cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("setting up certificates: %w", err)
 	}
+	if gated, ok := mgr.GetWebhookServer().(*certGatedServer); ok {
+		gated.ready = certsReady
+	}
 	// Ready only once a valid certificate is loaded and the webhook server
 	// listens with it: the Service must not send admissions to a replica
 	// that would fail them (they would fail open, but unsteered).

@@ -7,23 +7,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"prepuller.dev/prepuller/certs"
 	"prepuller.dev/prepuller/cmd/prepuller/app"
-	"prepuller.dev/prepuller/cmd/prepuller/config"
 	"prepuller.dev/prepuller/test/cluster"
 	"prepuller.dev/prepuller/webhook"
 )
@@ -39,14 +36,7 @@ func TestServe(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	wopts := webhook.DefaultOptions()
-	mwc := webhook.MutatingWebhookConfiguration("prepuller", wopts, ns, admissionregistrationv1.WebhookClientConfig{
-		Service: &admissionregistrationv1.ServiceReference{Namespace: ns, Name: "prepuller-webhook", Path: ptr(webhook.Path)},
-	})
-	c, err := cluster.Start(ctx, cluster.Options{Webhooks: envtest.WebhookInstallOptions{
-		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{mwc},
-		LocalServingHost: "127.0.0.1",
-	}})
+	c, err := cluster.Start(ctx, cluster.Options{Webhooks: cluster.PrepullerWebhooks(ns, webhook.DefaultOptions())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,37 +65,16 @@ func TestServe(t *testing.T) {
 		}
 	}
 
-	hooks := c.Env.WebhookInstallOptions
-	probe := freeAddr(t)
-	cfg := config.Default()
-	cfg.Namespace = ns
-	cfg.MetricsBindAddress = "0"
-	cfg.HealthProbeBindAddress = probe
-	cfg.Webhook.Port = hooks.LocalServingPort
-	cfg.Webhook.CertDir = hooks.LocalServingCertDir
-	cfg.Certs.Mode = certs.ModeFiles
-	if err := cfg.Validate(); err != nil {
+	cfg, err := c.PrepullerConfig(ns)
+	if err != nil {
 		t.Fatal(err)
 	}
-
 	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- app.Run(runCtx, c.Config, cfg) }()
-	t.Cleanup(func() { stop(); <-done })
-
-	waitFor(ctx, t, "/readyz", func() (bool, error) {
-		select {
-		case err := <-done:
-			return false, fmt.Errorf("prepuller stopped: %v", err)
-		default:
-		}
-		resp, err := http.Get("http://" + probe + "/readyz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
+	t.Cleanup(stop)
+	done, err := cluster.RunPrepuller(runCtx, c.Config, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// The inventory fills from informers: retry pod creation until the
 	// steering sees node-0 (each attempt is a fresh pod).
@@ -142,7 +111,6 @@ func TestServe(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("prepuller did not stop within 30s of cancellation")
 	}
-	done <- nil // for the cleanup
 }
 
 func userPod(name, image string) *corev1.Pod {
@@ -162,25 +130,14 @@ func hasTermFor(p *corev1.Pod, node string) bool {
 		return false
 	}
 	for _, term := range p.Spec.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
-		reqs := append(term.Preference.MatchFields, term.Preference.MatchExpressions...)
-		for _, r := range reqs {
-			if (r.Key == "metadata.name" || r.Key == corev1.LabelHostname) && r.Operator == corev1.NodeSelectorOpIn &&
+		for _, r := range term.Preference.MatchExpressions {
+			if r.Key == corev1.LabelHostname && r.Operator == corev1.NodeSelectorOpIn &&
 				len(r.Values) == 1 && r.Values[0] == node {
 				return true
 			}
 		}
 	}
 	return false
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, error)) {
@@ -196,4 +153,65 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, 
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
+// TestNotReadyUntilCertificate: with no certificate in the directory,
+// /readyz must not pass (the Service would send admissions to a replica that
+// cannot serve them); once the key pair appears it turns ready without a
+// restart.
+func TestNotReadyUntilCertificate(t *testing.T) {
+	logf.SetLogger(zap.New(zap.WriteTo(t.Output()), zap.UseDevMode(true)))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := cluster.Start(ctx, cluster.Options{Webhooks: cluster.PrepullerWebhooks(ns, webhook.DefaultOptions())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	k, err := client.New(c.Config, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := c.PrepullerConfig(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envtestCerts := cfg.Webhook.CertDir
+	cfg.Webhook.CertDir = t.TempDir() // empty: nobody has written the key pair yet
+
+	runCtx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	done := make(chan error, 1)
+	go func() { done <- app.Run(runCtx, c.Config, cfg) }()
+
+	// Ready must not pass while the directory is empty.
+	notReadyFor := 3 * time.Second
+	deadline := time.Now().Add(notReadyFor)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("prepuller stopped while waiting for its certificate: %v", err)
+		default:
+		}
+		if resp, err := http.Get("http://" + cfg.HealthProbeBindAddress + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Fatal("/readyz passed with no certificate in the directory")
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, f := range []string{"tls.crt", "tls.key"} {
+		data, err := os.ReadFile(filepath.Join(envtestCerts, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cfg.Webhook.CertDir, f), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cluster.WaitReady(ctx, cfg.HealthProbeBindAddress, done); err != nil {
+		t.Fatal(err)
+	}
+}
