@@ -31,7 +31,13 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg config.Config) error 
 	if err := Setup(mgr, cfg); err != nil {
 		return err
 	}
-	ctrl.Log.WithName("serve").Info("starting", "namespace", cfg.Namespace,
+	log := ctrl.Log.WithName("serve")
+	if !cfg.LeaderElection.Enabled {
+		// Nothing can tell from inside whether other replicas run; say it
+		// loudly, since two writers would fight over the DaemonSet.
+		log.Info("WARNING: leader election is off; run exactly one replica, or every replica will write the puller DaemonSet and its state")
+	}
+	log.Info("starting", "namespace", cfg.Namespace,
 		"webhookPort", cfg.Webhook.Port, "leaderElection", cfg.LeaderElection.Enabled)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
