@@ -35,11 +35,11 @@ func MutatingWebhookConfiguration(name string, opts Options, ownNamespace string
 	if len(objectSelector.MatchLabels) == 0 {
 		objectSelector.MatchLabels = nil
 	}
-	sc := opts.scope(ownNamespace)
-	nsReq := metav1.LabelSelectorRequirement{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: sc.exclude}
-	if sc.only {
-		nsReq = metav1.LabelSelectorRequirement{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpIn, Values: sc.include}
-		if len(sc.include) == 0 {
+	sc := opts.namespaces(ownNamespace)
+	nsReq := metav1.LabelSelectorRequirement{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: sc.Exclude}
+	if sc.Only {
+		nsReq = metav1.LabelSelectorRequirement{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpIn, Values: sc.Include}
+		if len(sc.Include) == 0 {
 			// In needs a value; no namespace is named "".
 			nsReq.Values = []string{""}
 		}

@@ -3,17 +3,17 @@ package webhook
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"prepuller.dev/prepuller/puller/imageref"
 	"prepuller.dev/prepuller/puller/imageset"
 	"prepuller.dev/prepuller/puller/inventory"
+	"prepuller.dev/prepuller/puller/userpod"
 )
 
 // Path is where the webhook server serves the handler.
@@ -32,11 +32,10 @@ var _ NodeInventory = (*inventory.Inventory)(nil)
 // lets the pod through unchanged.
 type Handler struct {
 	opts      Options
-	selector  labels.Selector
-	scope     scope
+	scope     *userpod.Scope
 	recorder  imageset.Recorder
 	inventory NodeInventory
-	norm      normalizer
+	norm      *imageref.Cache
 	now       func() time.Time
 	log       logr.Logger
 }
@@ -54,16 +53,16 @@ func NewHandler(opts Options, deps Deps) (*Handler, error) {
 	if deps.Recorder == nil || deps.Inventory == nil {
 		return nil, fmt.Errorf("webhook: Recorder and Inventory are required")
 	}
-	sel, err := labels.Parse(opts.PodSelector)
+	scope, err := opts.Scope(deps.Namespace)
 	if err != nil {
-		return nil, fmt.Errorf("webhook.podSelector: %w", err)
+		return nil, err
 	}
 	return &Handler{
 		opts:      opts,
-		selector:  sel,
-		scope:     opts.scope(deps.Namespace),
+		scope:     scope,
 		recorder:  deps.Recorder,
 		inventory: deps.Inventory,
+		norm:      imageref.NewCache(normCacheSize),
 		now:       timeNow,
 		log:       logf.Log.WithName("webhook"),
 	}, nil
@@ -84,15 +83,19 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	}()
 
 	if req.UID == "" {
-		// The API server always sets a UID: this is not an AdmissionReview
-		// it sent. Say so rather than pretend to admit something.
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("AdmissionReview has no request (or a request without uid)"))
+		// The API server always sets a UID, so this review is not one it
+		// sent (controller-runtime already answered undecodable bodies).
+		// An errored answer would count as a denial: admit, and say why.
+		count(reasonNoUID)
+		h.reqLog(&req).Info("AdmissionReview has no request (or a request without uid); admitted unchanged")
+		return admission.Allowed("").WithWarnings("prepuller: AdmissionReview has no request (or a request without uid); nothing done")
 	}
 	if req.Operation != admissionv1.Create || req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.SubResource != "" {
 		count(reasonNotPodCreate)
 		return admission.Allowed("")
 	}
-	if !h.scope.contains(req.Namespace) {
+	// The namespace alone is known before decoding the pod.
+	if !h.scope.Namespaces.Contains(req.Namespace) {
 		count(reasonNamespace)
 		return admission.Allowed("")
 	}
@@ -102,11 +105,15 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		h.reqLog(&req).Error(err, "pod admitted unchanged")
 		return admission.Allowed("")
 	}
-	if !h.selector.Matches(labels.Set(p.Metadata.Labels)) {
+	switch h.scope.Check(req.Namespace, p.Metadata.Labels, p.Metadata.Annotations) {
+	case userpod.In:
+	case userpod.OtherNamespace:
+		count(reasonNamespace)
+		return admission.Allowed("")
+	case userpod.NotSelected:
 		count(reasonSelector)
 		return admission.Allowed("")
-	}
-	if p.Metadata.Annotations[AnnotationSkip] == "true" {
+	case userpod.OptedOut:
 		count(reasonSkipAnno)
 		return admission.Allowed("")
 	}

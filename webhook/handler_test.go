@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +22,10 @@ import (
 	"prepuller.dev/prepuller/puller/imageset"
 	"prepuller.dev/prepuller/puller/inventory"
 	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
+	"prepuller.dev/prepuller/puller/userpod"
 	wt "prepuller.dev/prepuller/webhook/webhooktest"
 )
+
 
 const (
 	ownNS = "prepuller"
@@ -137,6 +140,15 @@ func sighting(pod, image, user string) imageset.Sighting {
 	return imageset.Sighting{Image: image, Namespace: hubNS, Pod: pod, User: user, Time: fixedTime, Source: imageset.SourceWebhook}
 }
 
+// manyExtra is an extra-images list of n distinct images.
+func manyExtra(n int) string {
+	items := make([]string, n)
+	for i := range items {
+		items[i] = "org/extra-" + strconv.Itoa(i) + ":1"
+	}
+	return strings.Join(items, ",")
+}
+
 // usersOwnAffinity is a pod's own scheduling: a required term, a preferred
 // term and pod anti-affinity. The webhook must keep all of it.
 func usersOwnAffinity() *corev1.Affinity {
@@ -183,6 +195,7 @@ func TestHandle(t *testing.T) {
 		wantSightings []imageset.Sighting
 		wantReason    reason
 		wantInvalid   int
+		wantDropped   int
 	}{
 		"plain singleuser pod": {
 			pod:           user("jupyter/scipy-notebook:2024").Obj(),
@@ -231,6 +244,28 @@ func TestHandle(t *testing.T) {
 			},
 			wantReason:  reasonHolders,
 			wantInvalid: 1,
+		},
+		"extra images past the limit: the first ones learned, the rest counted": {
+			pod:  user("jupyter/scipy-notebook:2024").Annotation(AnnotationExtraImages, manyExtra(userpod.MaxExtraImages+5)).Obj(),
+			want: scipySteered().Annotation(AnnotationExtraImages, manyExtra(userpod.MaxExtraImages+5)).Obj(),
+			wantSightings: func() []imageset.Sighting {
+				out := []imageset.Sighting{sighting("jupyter-alice", scipy, "alice")}
+				for i := range userpod.MaxExtraImages {
+					out = append(out, sighting("jupyter-alice", "docker.io/org/extra-"+strconv.Itoa(i)+":1", "alice"))
+				}
+				return out
+			}(),
+			wantReason:  reasonHolders,
+			wantDropped: 5,
+		},
+		"user from the label when the annotation is missing": {
+			pod: wt.MakePod("jupyter-bob", hubNS).Label("component", "singleuser-server").Label("hub.jupyter.org/username", "bob").
+				Container("notebook", "jupyter/scipy-notebook:2024").Obj(),
+			want: wt.MakePod("jupyter-bob", hubNS).Label("component", "singleuser-server").Label("hub.jupyter.org/username", "bob").
+				Container("notebook", "jupyter/scipy-notebook:2024").Annotation(AnnotationSteered, "3/10 nodes hold "+scipy).
+				Affinity(steeredTo(ownTerm(50, corev1.NodeSelectorOpIn, "n0", "n1", "n2"))).Obj(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-bob", scipy, "bob")},
+			wantReason:    reasonHolders,
 		},
 		"skip annotation: nothing learned, nothing changed": {
 			pod:        user("jupyter/scipy-notebook:2024").Annotation(AnnotationSkip, "true").Obj(),
@@ -377,6 +412,7 @@ func TestHandle(t *testing.T) {
 			}
 			before := testutil.ToFloat64(decisions[tc.wantReason])
 			invalidBefore := testutil.ToFloat64(invalidRefs)
+			droppedBefore := testutil.ToFloat64(extraImagesDropped)
 
 			resp := h.Handle(context.Background(), req)
 
@@ -406,6 +442,19 @@ func TestHandle(t *testing.T) {
 			}
 			if got := int(testutil.ToFloat64(invalidRefs) - invalidBefore); got != tc.wantInvalid {
 				t.Errorf("invalid references counted %d, want %d", got, tc.wantInvalid)
+			}
+			if got := int(testutil.ToFloat64(extraImagesDropped) - droppedBefore); got != tc.wantDropped {
+				t.Errorf("extra images dropped %d, want %d", got, tc.wantDropped)
+			}
+
+			// Idempotent: handed the pod it produced (a reinvocation, or a
+			// pod that went through it already), the webhook has nothing
+			// more to do.
+			again := review(t, apply(t, tc.pod, resp.Patches))
+			again.DryRun, again.Operation = req.DryRun, req.Operation
+			resp = h.Handle(context.Background(), again)
+			if !resp.Allowed || len(resp.Patches) != 0 {
+				t.Errorf("second pass: want allowed with no operations, got allowed=%v %+v", resp.Allowed, resp.Patches)
 			}
 		})
 	}
@@ -444,17 +493,22 @@ func TestHandleNeverGetsInTheWay(t *testing.T) {
 	cases := map[string]struct {
 		inv        NodeInventory
 		raw        []byte
+		noUID      bool
 		wantReason reason
 	}{
 		"panic in a dependency": {inv: panickingInventory{}, wantReason: reasonPanic},
 		"undecodable pod":       {inv: testInventory(), raw: []byte(`{"metadata": 7}`), wantReason: reasonDecode},
 		"no object":             {inv: testInventory(), raw: []byte{}, wantReason: reasonDecode},
+		"no uid":                {inv: testInventory(), noUID: true, wantReason: reasonNoUID},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			req := review(t, pod)
 			if tc.raw != nil {
 				req.Object.Raw = tc.raw
+			}
+			if tc.noUID {
+				req.UID = ""
 			}
 			before := testutil.ToFloat64(decisions[tc.wantReason])
 			resp := newTestHandler(t, tc.inv, &wt.Recorder{}).Handle(context.Background(), req)

@@ -39,6 +39,7 @@ func TestHTTP(t *testing.T) {
 		Message  string // a substring of the message
 		Allowed  bool
 		HasPatch bool
+		Warning  string // a substring of the warnings
 	}
 	cases := map[string]struct {
 		body        string
@@ -48,8 +49,10 @@ func TestHTTP(t *testing.T) {
 		"valid review":       {body: string(valid), want: result{Code: 200, Allowed: true, HasPatch: true}},
 		"empty body":         {body: "", want: result{Code: 400, Message: "request body is empty"}},
 		"not JSON":           {body: "{{", want: result{Code: 400, Message: "invalid character"}},
-		"not a review":       {body: `{"apiVersion":"v1","kind":"Pod"}`, want: result{Code: 400, Message: "AdmissionReview has no request"}},
-		"review, no request": {body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, want: result{Code: 400, Message: "AdmissionReview has no request"}},
+		// Decodable but empty: not from the API server, yet an error
+		// answer would be a denial. Admitted, with a warning saying why.
+		"not a review":       {body: `{"apiVersion":"v1","kind":"Pod"}`, want: result{Code: 200, Allowed: true, Warning: "AdmissionReview has no request"}},
+		"review, no request": {body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, want: result{Code: 200, Allowed: true, Warning: "AdmissionReview has no request"}},
 		"wrong content type": {body: string(valid), contentType: "text/plain", want: result{Code: 400, Message: "expected application/json"}},
 	}
 	for name, tc := range cases {
@@ -69,6 +72,11 @@ func TestHTTP(t *testing.T) {
 				t.Fatalf("response is not an AdmissionReview: %v: %s", err, body)
 			}
 			got := result{Allowed: ar.Response.Allowed, HasPatch: len(ar.Response.Patch) > 0}
+			if w := strings.Join(ar.Response.Warnings, "; "); tc.want.Warning != "" && strings.Contains(w, tc.want.Warning) {
+				got.Warning = tc.want.Warning
+			} else {
+				got.Warning = w
+			}
 			if ar.Response.Result != nil {
 				got.Code = ar.Response.Result.Code
 				if strings.Contains(ar.Response.Result.Message, tc.want.Message) {

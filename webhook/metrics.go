@@ -39,13 +39,14 @@ var (
 	reasonDryRun       = reason{outcomeSkipped, "dry_run"}
 
 	reasonDecode = reason{outcomeError, "decode"}
+	reasonNoUID  = reason{outcomeError, "no_uid"}
 	reasonPanic  = reason{outcomeError, "panic"}
 
 	allReasons = []reason{
 		reasonHolders, reasonComplement, reasonAlreadySteered,
 		reasonSteerOff, reasonNoHolder, reasonAllHold, reasonTooMany, reasonNoEligible, reasonBadImage, reasonNoContainer,
 		reasonNotPodCreate, reasonNamespace, reasonSelector, reasonSkipAnno, reasonDryRun,
-		reasonDecode, reasonPanic,
+		reasonDecode, reasonNoUID, reasonPanic,
 	}
 )
 
@@ -54,9 +55,16 @@ var (
 		Name: "prepuller_webhook_decisions_total",
 		Help: "Admission requests by outcome (steered, not_steered, skipped, error) and reason.",
 	}, []string{"outcome", "reason"})
-	imagesLearned = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "prepuller_webhook_images_learned_total",
-		Help: "Image sightings handed to the recorder.",
+	// Counted here, whatever the recorder then does with them: only the
+	// leader's recorder keeps sightings (prepuller_puller_sightings_total
+	// says which were queued or dropped), so "learned" would overstate.
+	imagesSeen = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "prepuller_webhook_images_seen_total",
+		Help: "Distinct images seen in admitted user pods and handed to the recorder (which keeps them only on the leader; see prepuller_puller_sightings_total).",
+	})
+	extraImagesDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "prepuller_webhook_extra_images_dropped_total",
+		Help: "Items of prepuller.dev/extra-images past the per-pod limit; they are not learned.",
 	})
 	invalidRefs = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "prepuller_webhook_invalid_image_references_total",
@@ -70,7 +78,7 @@ func init() {
 	for _, r := range allReasons {
 		decisions[r] = decisionsVec.WithLabelValues(r.outcome, r.name)
 	}
-	metrics.Registry.MustRegister(decisionsVec, imagesLearned, invalidRefs)
+	metrics.Registry.MustRegister(decisionsVec, imagesSeen, extraImagesDropped, invalidRefs)
 }
 
 func count(r reason) { decisions[r].Inc() }

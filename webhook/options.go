@@ -3,10 +3,11 @@ package webhook
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"prepuller.dev/prepuller/puller/userpod"
 )
 
 // Options configure which pods the webhook looks at and how it steers them.
@@ -35,6 +36,12 @@ type Options struct {
 	// pod is steered (KubeSpawner's main container is "notebook"); pods
 	// without it are steered by their first container's image.
 	SteeringContainer string `json:"steeringContainer"`
+	// EligibleNodeSelector is a label selector of the nodes user pods run
+	// on: only they are steered to and count in "k of n nodes hold it".
+	// Empty means every node. With the JupyterHub chart's user node pool,
+	// hub.jupyter.org/node-purpose=user, so core nodes (which hold the
+	// hub's images but never run a user pod) do not attract steering.
+	EligibleNodeSelector string `json:"eligibleNodeSelector,omitempty"`
 }
 
 // DefaultOptions returns the documented defaults.
@@ -65,6 +72,9 @@ func (o Options) Validate() error {
 	} else if o.PodSelector == "" {
 		errs = append(errs, errors.New("webhook.podSelector: must not be empty (it would select every pod)"))
 	}
+	if _, err := labels.Parse(o.EligibleNodeSelector); err != nil {
+		errs = append(errs, fmt.Errorf("webhook.eligibleNodeSelector: %w", err))
+	}
 	if o.AffinityWeight < 1 || o.AffinityWeight > 100 {
 		errs = append(errs, fmt.Errorf("webhook.affinityWeight: %d is outside 1-100", o.AffinityWeight))
 	}
@@ -91,47 +101,36 @@ func (o Options) ValidateFor(ownNamespace string) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	if len(o.Namespaces) > 0 && len(o.scope(ownNamespace).include) == 0 {
+	if ns := o.namespaces(ownNamespace); ns.Only && len(ns.Include) == 0 {
 		return fmt.Errorf("webhook.namespaces: %v names only prepuller's own namespace %q or excluded ones; no pod would be seen", o.Namespaces, ownNamespace)
 	}
 	return nil
 }
 
-// scope is the set of namespaces the webhook looks at, as rendered into the
-// configuration and checked by the handler.
-type scope struct {
-	only    bool     // only the include list (which may have been emptied)
-	include []string // when only, these
-	exclude []string // otherwise, all but these (always has ownNamespace)
+// namespaces is the set of namespaces the webhook looks at, as rendered
+// into the configuration and checked by the handler.
+func (o Options) namespaces(ownNamespace string) userpod.Namespaces {
+	return userpod.NewNamespaces(o.Namespaces, o.ExcludedNamespaces, ownNamespace)
 }
 
-func (o Options) scope(ownNamespace string) scope {
-	excluded := map[string]bool{ownNamespace: true}
-	for _, ns := range o.ExcludedNamespaces {
-		excluded[ns] = true
+// Scope is which pods prepuller learns from: the webhook's namespaces and
+// pod selector, and the opt-out annotation. The handler decides with it,
+// and the puller's pod watch must use the same one (puller.Deps.Scope), or
+// it would learn, and pull, images of pods the webhook leaves alone.
+func (o Options) Scope(ownNamespace string) (*userpod.Scope, error) {
+	sel, err := labels.Parse(o.PodSelector)
+	if err != nil {
+		return nil, fmt.Errorf("webhook.podSelector: %w", err)
 	}
-	var s scope
-	if len(o.Namespaces) > 0 {
-		s.only = true
-		for _, ns := range o.Namespaces {
-			if !excluded[ns] && !slices.Contains(s.include, ns) {
-				s.include = append(s.include, ns)
-			}
-		}
-		slices.Sort(s.include)
-		return s
-	}
-	for ns := range excluded {
-		s.exclude = append(s.exclude, ns)
-	}
-	slices.Sort(s.exclude)
-	return s
+	return &userpod.Scope{Namespaces: o.namespaces(ownNamespace), Selector: sel}, nil
 }
 
-// contains reports whether the webhook looks at namespace ns.
-func (s scope) contains(ns string) bool {
-	if s.only {
-		return slices.Contains(s.include, ns)
+// EligibleNodes parses EligibleNodeSelector for the node inventory
+// (inventory.Options.EligibleNodeSelector): every node when it is empty.
+func (o Options) EligibleNodes() (labels.Selector, error) {
+	sel, err := labels.Parse(o.EligibleNodeSelector)
+	if err != nil {
+		return nil, fmt.Errorf("webhook.eligibleNodeSelector: %w", err)
 	}
-	return !slices.Contains(s.exclude, ns)
+	return sel, nil
 }

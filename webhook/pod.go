@@ -5,21 +5,25 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"prepuller.dev/prepuller/puller/userpod"
 )
 
 // Annotations the webhook reads and writes on user pods.
 const (
-	// AnnotationSkip "true": the webhook neither learns from nor steers the pod.
-	AnnotationSkip = "prepuller.dev/skip"
+	// AnnotationSkip "true": the webhook neither learns from nor steers the
+	// pod, and the puller's watch does not learn from it either.
+	AnnotationSkip = userpod.AnnotationSkip
 	// AnnotationSteer "false": learn the pod's images, do not steer it.
 	AnnotationSteer = "prepuller.dev/steer"
 	// AnnotationExtraImages lists more images to learn, comma-separated
-	// (e.g. images the user's server starts later).
-	AnnotationExtraImages = "prepuller.dev/extra-images"
+	// (e.g. images the user's server starts later), at most
+	// userpod.MaxExtraImages of them.
+	AnnotationExtraImages = userpod.AnnotationExtraImages
 	// AnnotationSteered is written by the webhook: what it did, or why not.
 	AnnotationSteered = "prepuller.dev/steered"
 	// AnnotationUsername is KubeSpawner's raw user name.
-	AnnotationUsername = "hub.jupyter.org/username"
+	AnnotationUsername = userpod.AnnotationUsername
 )
 
 // podView is the part of a Pod the webhook reads. Decoding only these fields
@@ -33,17 +37,11 @@ type podView struct {
 		Annotations  map[string]string `json:"annotations"`
 	} `json:"metadata"`
 	Spec struct {
-		InitContainers   []containerView               `json:"initContainers"`
-		Containers       []containerView               `json:"containers"`
+		InitContainers   []userpod.Container           `json:"initContainers"`
+		Containers       []userpod.Container           `json:"containers"`
 		ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets"`
 		Affinity         *affinityView                 `json:"affinity"`
 	} `json:"spec"`
-}
-
-type containerView struct {
-	Name            string            `json:"name"`
-	Image           string            `json:"image"`
-	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy"`
 }
 
 type affinityView struct {

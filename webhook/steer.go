@@ -55,7 +55,7 @@ func (h *Handler) decide(p *podView) decision {
 	if !ok {
 		return decision{reason: reasonNoContainer, message: "not steered: pod has no container"}
 	}
-	img, err := h.norm.normalize(raw)
+	img, err := h.norm.Normalize(raw)
 	if err != nil {
 		return decision{reason: reasonBadImage, message: "not steered: invalid image reference " + strconv.Quote(raw)}
 	}
