@@ -26,7 +26,6 @@ import (
 	wt "prepuller.dev/prepuller/webhook/webhooktest"
 )
 
-
 const (
 	ownNS = "prepuller"
 	hubNS = "hub"

@@ -46,9 +46,9 @@ func TestHTTP(t *testing.T) {
 		contentType string
 		want        result
 	}{
-		"valid review":       {body: string(valid), want: result{Code: 200, Allowed: true, HasPatch: true}},
-		"empty body":         {body: "", want: result{Code: 400, Message: "request body is empty"}},
-		"not JSON":           {body: "{{", want: result{Code: 400, Message: "invalid character"}},
+		"valid review": {body: string(valid), want: result{Code: 200, Allowed: true, HasPatch: true}},
+		"empty body":   {body: "", want: result{Code: 400, Message: "request body is empty"}},
+		"not JSON":     {body: "{{", want: result{Code: 400, Message: "invalid character"}},
 		// Decodable but empty: not from the API server, yet an error
 		// answer would be a denial. Admitted, with a warning saying why.
 		"not a review":       {body: `{"apiVersion":"v1","kind":"Pod"}`, want: result{Code: 200, Allowed: true, Warning: "AdmissionReview has no request"}},

@@ -12,7 +12,7 @@ func TestOptionsValidate(t *testing.T) {
 		opts func(*Options)
 		want []string // substrings of the error, in order; none means valid
 	}{
-		"defaults": {},
+		"defaults":               {},
 		"eligible node selector": {opts: func(o *Options) { o.EligibleNodeSelector = "hub.jupyter.org/node-purpose=user" }},
 		"everything wrong at once": {
 			opts: func(o *Options) {
