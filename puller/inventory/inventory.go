@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/labels"
+
+	"prepuller.dev/prepuller/puller/imageref"
 )
 
 // Inventory is safe for concurrent use. The zero value is not usable; call
@@ -26,7 +28,7 @@ type Inventory struct {
 	pods   map[string]string // puller pod "ns/name" -> node name
 	slots  []*node           // slot -> node; nil when free
 	free   []int             // free slots, reused so bitsets stay short
-	norm   map[string]string // raw status name -> normalized ("" if invalid)
+	norm   *imageref.Cache   // raw status names; used outside mu
 
 	eligible      bitset
 	eligibleCount int
@@ -66,7 +68,7 @@ func New() *Inventory {
 		nodes:  map[string]*node{},
 		images: map[string]*image{},
 		pods:   map[string]string{},
-		norm:   map[string]string{},
+		norm:   imageref.NewCache(normCacheSize),
 	}
 }
 

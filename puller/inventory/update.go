@@ -4,6 +4,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -18,21 +19,37 @@ const HostnameLabel = corev1.LabelHostname
 
 // UpsertNode records a node's eligibility and the images its kubelet
 // reports. Unchanged image lists are recognized by a hash and not
-// normalized again: most node updates are heartbeats.
+// normalized again: most node updates are heartbeats. Hashing and
+// normalizing happen before the write lock is taken, so admissions reading
+// the inventory never wait on them.
 func (inv *Inventory) UpsertNode(n *corev1.Node) {
 	eligible, hostname := inv.eligibility(n)
 	sig := imagesSig(n.Status.Images)
 
+	inv.mu.RLock()
+	nd := inv.nodes[n.Name]
+	changed := nd == nil || nd.fromStatus == nil || nd.statusSig != sig
+	inv.mu.RUnlock()
+	var st []statusImage
+	if changed {
+		st = inv.statusImages(n.Status.Images)
+	}
+
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	nd := inv.nodeLocked(n.Name)
+	nd = inv.nodeLocked(n.Name)
 	if !nd.seen {
 		nd.seen = true
 		inv.seenCount++
 	}
 	fromStatus := nd.fromStatus
 	if sig != nd.statusSig || nd.fromStatus == nil {
-		fromStatus = inv.statusImagesLocked(n.Status.Images)
+		if !changed {
+			// Changed since the check above; one informer delivers a
+			// node's events in order, so this does not happen in practice.
+			st = inv.statusImages(n.Status.Images)
+		}
+		fromStatus = inv.internStatusLocked(st)
 		nd.statusSig = sig
 	}
 	inv.applyLocked(nd, fromStatus, nd.fromPods, eligible, hostname)
@@ -68,7 +85,7 @@ func (inv *Inventory) UpsertPullerPod(p *corev1.Pod) {
 		inv.DeletePullerPod(key)
 		return
 	}
-	pulled := pulledImages(p)
+	pulled := pulledImages(p, inv.norm)
 
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
@@ -178,56 +195,65 @@ func (inv *Inventory) internLocked(s string) string {
 	return s
 }
 
-// statusImagesLocked normalizes the names a kubelet reports. Each image has
-// up to five names (tags and repo@digest); every valid one counts, since a
-// pod may ask for any of them.
-func (inv *Inventory) statusImagesLocked(imgs []corev1.ContainerImage) []string {
-	out := make([]string, 0, len(imgs)*2)
+// statusImage is one normalized name a kubelet reports, with the largest
+// size reported for it.
+type statusImage struct {
+	name string
+	size int64
+}
+
+// statusImages normalizes the names a kubelet reports, sorted, each once.
+// Each image has up to five names (tags and repo@digest); every valid one
+// counts, since a pod may ask for any of them. It takes no lock.
+func (inv *Inventory) statusImages(imgs []corev1.ContainerImage) []statusImage {
+	out := make([]statusImage, 0, len(imgs)*2)
 	for _, ci := range imgs {
 		for _, raw := range ci.Names {
-			name, ok := inv.normalizeLocked(raw)
-			if !ok {
+			name, err := inv.norm.Normalize(raw)
+			if err != nil {
 				continue // not a reference a pod could name
 			}
-			out = append(out, name)
-			if ci.SizeBytes > 0 {
-				img := inv.images[name]
-				if img == nil {
-					img = &image{name: name}
-					inv.images[name] = img
-				}
-				if !img.sizeKnown || ci.SizeBytes > img.size {
-					img.size, img.sizeKnown = ci.SizeBytes, true
-				}
+			out = append(out, statusImage{name: name, size: ci.SizeBytes})
+		}
+	}
+	slices.SortFunc(out, func(a, b statusImage) int { return strings.Compare(a.name, b.name) })
+	// Each name once, with the largest size reported for it.
+	k := 0
+	for i := range out {
+		if k > 0 && out[k-1].name == out[i].name {
+			out[k-1].size = max(out[k-1].size, out[i].size)
+			continue
+		}
+		out[k] = out[i]
+		k++
+	}
+	return out[:k]
+}
+
+// internStatusLocked records the reported sizes and returns the names as
+// the inventory's own strings.
+func (inv *Inventory) internStatusLocked(st []statusImage) []string {
+	out := make([]string, len(st))
+	for i, si := range st {
+		name := inv.internLocked(si.name)
+		out[i] = name
+		if si.size > 0 {
+			img := inv.images[name]
+			if img == nil {
+				img = &image{name: name}
+				inv.images[name] = img
+			}
+			if !img.sizeKnown || si.size > img.size {
+				img.size, img.sizeKnown = si.size, true
 			}
 		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }
 
 // normCacheSize bounds the memo of normalized status names. Nodes report
-// the same few hundred names; a full cache is dropped and refilled.
+// the same few hundred names; a full cache is emptied and refilled.
 const normCacheSize = 16384
-
-// normalizeLocked memoizes imageref.Normalize: parsing dominates the cost of
-// a changed status.images, and at start every node reports at once.
-func (inv *Inventory) normalizeLocked(raw string) (string, bool) {
-	if name, ok := inv.norm[raw]; ok {
-		return name, name != ""
-	}
-	name, err := imageref.Normalize(raw)
-	if err != nil {
-		name = ""
-	} else {
-		name = inv.internLocked(name)
-	}
-	if len(inv.norm) >= normCacheSize {
-		clear(inv.norm)
-	}
-	inv.norm[raw] = name
-	return name, name != ""
-}
 
 // applyLocked moves a node to its new state, updating every image whose
 // holder set changes.
@@ -321,7 +347,7 @@ func union(fromStatus []string, fromPods map[string][]string) []string {
 
 // pulledImages lists the normalized spec images of the init containers that
 // terminated with exit code 0, sorted.
-func pulledImages(p *corev1.Pod) []string {
+func pulledImages(p *corev1.Pod, norm *imageref.Cache) []string {
 	var out []string
 	for _, st := range p.Status.InitContainerStatuses {
 		if st.State.Terminated == nil || st.State.Terminated.ExitCode != 0 {
@@ -331,7 +357,7 @@ func pulledImages(p *corev1.Pod) []string {
 			if c.Name != st.Name {
 				continue
 			}
-			if name, err := imageref.Normalize(c.Image); err == nil {
+			if name, err := norm.Normalize(c.Image); err == nil {
 				out = append(out, name)
 			}
 			break
