@@ -40,10 +40,11 @@ func (h *Handler) discover(req *admission.Request, p *podView) {
 			secrets = append(secrets, s.Name)
 		}
 	}
+	name := p.displayName()
 	sg := imageset.Sighting{
 		Namespace:   req.Namespace,
-		Pod:         p.displayName(),
-		User:        userpod.User(p.Metadata.Annotations, p.Metadata.Labels),
+		Pod:         name,
+		User:        userpod.User(req.Namespace, name, p.Metadata.Annotations, p.Metadata.Labels),
 		PullSecrets: secrets, // shared by this pod's sightings; recorders must not modify it
 		Time:        h.now(),
 		Source:      imageset.SourceWebhook,

@@ -392,7 +392,7 @@ func TestHandle(t *testing.T) {
 				Container("notebook", "jupyter/scipy-notebook:2024").PullPolicy(corev1.PullAlways).PullSecret("regcred").
 				Annotation(AnnotationSteered, "3/10 nodes hold "+scipy).
 				Affinity(steeredTo(ownTerm(50, corev1.NodeSelectorOpIn, "n0", "n1", "n2"))).Obj(),
-			wantSightings: []imageset.Sighting{{Image: scipy, Namespace: hubNS, Pod: "jupyter-", PullSecrets: []string{"regcred"},
+			wantSightings: []imageset.Sighting{{Image: scipy, Namespace: hubNS, Pod: "jupyter-", User: hubNS + "/jupyter-", PullSecrets: []string{"regcred"},
 				PullPolicy: corev1.PullAlways, Time: fixedTime, Source: imageset.SourceWebhook}},
 			wantReason: reasonHolders,
 		},

@@ -25,12 +25,17 @@ func Skipped(annotations map[string]string) bool {
 	return annotations[AnnotationSkip] == "true"
 }
 
-// User is the user a pod belongs to: the username annotation, else the
-// username label, else "" (the image set then counts the pod, by namespace
-// and name, as a user of its own).
-func User(annotations, labels map[string]string) string {
+// User is the user a pod belongs to, as the image set counts users: the
+// username annotation, else the username label, else the pod itself
+// ("namespace/name"; the webhook passes the generateName prefix when the pod
+// has no name yet), so that a pod without a user name counts as one user,
+// and a restarted server, which keeps its name, not as two.
+func User(namespace, name string, annotations, labels map[string]string) string {
 	if u := annotations[AnnotationUsername]; u != "" {
 		return u
 	}
-	return labels[LabelUsername]
+	if u := labels[LabelUsername]; u != "" {
+		return u
+	}
+	return namespace + "/" + name
 }

@@ -120,11 +120,11 @@ func TestUser(t *testing.T) {
 	}{
 		"annotation first": {annotations: map[string]string{AnnotationUsername: "Alice@Example"}, labels: map[string]string{LabelUsername: "alice-40example"}, want: "Alice@Example"},
 		"label else":       {labels: map[string]string{LabelUsername: "alice"}, want: "alice"},
-		"neither":          {want: ""},
+		"neither: the pod": {want: "hub/jupyter-a"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if got := User(tc.annotations, tc.labels); got != tc.want {
+			if got := User("hub", "jupyter-a", tc.annotations, tc.labels); got != tc.want {
 				t.Errorf("User = %q, want %q", got, tc.want)
 			}
 		})
