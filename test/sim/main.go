@@ -40,6 +40,7 @@ type flags struct {
 	diskGB           float64
 	doc, chart       string
 	keepDir          bool
+	results, from    string
 
 	// Set by the parent for a child.
 	arm, scheduler, result string
@@ -65,6 +66,8 @@ func parseFlags() *flags {
 	flag.StringVar(&f.doc, "doc", "", "Markdown file whose generated section gets the results (e.g. docs/benchmarks.md)")
 	flag.StringVar(&f.chart, "chart", "", "PNG chart to write (e.g. docs/benchmarks-sim.png)")
 	flag.BoolVar(&f.keepDir, "keep-dir", false, "keep the run directory (logs, results)")
+	flag.StringVar(&f.results, "results", "", "directory to save each arm's result (JSON) in")
+	flag.StringVar(&f.from, "from", "", "render the report from results saved with -results instead of running")
 	flag.StringVar(&f.arm, "arm", "", "internal: run this one arm")
 	flag.StringVar(&f.scheduler, "scheduler", report.SchedulerDefault, "internal: the arm's scheduler")
 	flag.StringVar(&f.result, "result", "", "internal: where the arm writes its result")
@@ -107,24 +110,36 @@ func parent(ctx context.Context, f *flags) error {
 	}
 	t0 := time.Now()
 	var rows []report.Summary
+	var wall float64
 	for _, sched := range split(f.schedulers) {
 		for _, arm := range split(f.arms) {
-			armDir := filepath.Join(dir, sched+"-"+arm)
-			if err := os.MkdirAll(armDir, 0o700); err != nil {
-				return err
-			}
-			result := filepath.Join(armDir, "result.json")
-			args := append(os.Args[1:], "-arm="+arm, "-scheduler="+sched, "-result="+result)
-			cmd := exec.CommandContext(ctx, self, args...)
-			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-			cmd.Dir, _ = os.Getwd()
-			cmd.Env = append(os.Environ(), "PREPULLER_SIM_DIR="+armDir)
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("arm %s with %s scheduler: %w (logs in %s; rerun with -keep-dir)", arm, sched, err, armDir)
+			result := filepath.Join(f.from, sched+"-"+arm+".json")
+			if f.from == "" {
+				armDir := filepath.Join(dir, sched+"-"+arm)
+				if err := os.MkdirAll(armDir, 0o700); err != nil {
+					return err
+				}
+				result = filepath.Join(armDir, "result.json")
+				args := append(os.Args[1:], "-arm="+arm, "-scheduler="+sched, "-result="+result)
+				cmd := exec.CommandContext(ctx, self, args...)
+				cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+				cmd.Dir, _ = os.Getwd()
+				cmd.Env = append(os.Environ(), "PREPULLER_SIM_DIR="+armDir)
+				if err := cmd.Run(); err != nil {
+					return fmt.Errorf("arm %s with %s scheduler: %w (logs in %s; rerun with -keep-dir)", arm, sched, err, armDir)
+				}
 			}
 			data, err := os.ReadFile(result)
 			if err != nil {
 				return err
+			}
+			if f.results != "" {
+				if err := os.MkdirAll(f.results, 0o755); err != nil {
+					return err
+				}
+				if err := os.WriteFile(filepath.Join(f.results, sched+"-"+arm+".json"), data, 0o644); err != nil {
+					return err
+				}
 			}
 			var run report.Run
 			if err := json.Unmarshal(data, &run); err != nil {
@@ -132,14 +147,18 @@ func parent(ctx context.Context, f *flags) error {
 			}
 			s := report.Summarize(run, w)
 			rows = append(rows, s)
+			wall += run.WallSeconds
 			fmt.Printf("==> %s / %s: %d starts, cold %.1f%%, wait p95 %.1fs, %.1f GB/node, %d DaemonSet writes, %d/%d nodes reporting images (%.0fs wall)\n",
 				sched, arm, s.Starts, 100*s.ColdShare, s.P95, s.GBPerNode, s.DaemonSetWrites, run.NodesReportingImages, len(run.Nodes), run.WallSeconds)
 		}
 	}
+	if f.from == "" {
+		wall = time.Since(t0).Seconds()
+	}
 	table := report.Table(rows)
 	fmt.Println()
 	fmt.Print(table)
-	fmt.Printf("\nall arms in %s\n", time.Since(t0).Round(time.Second))
+	fmt.Printf("\nall arms in %s\n", time.Duration(wall*float64(time.Second)).Round(time.Second))
 
 	if f.chart != "" {
 		if err := report.Chart(rows, f.chart); err != nil {
@@ -154,7 +173,7 @@ func parent(ctx context.Context, f *flags) error {
 		if f.chart != "" {
 			fmt.Fprintf(&b, "\n![cold starts, p95 pull wait and GB pulled per node, per arm](%s)\n", filepath.Base(f.chart))
 		}
-		fmt.Fprintf(&b, "\nAll %d runs took %s of wall time on this machine.\n", len(rows), time.Since(t0).Round(time.Second))
+		fmt.Fprintf(&b, "\nAll %d runs took %s of wall time on this machine.\n", len(rows), time.Duration(wall*float64(time.Second)).Round(time.Second))
 		if err := report.ReplaceSection(f.doc, b.String()); err != nil {
 			return err
 		}
@@ -201,15 +220,18 @@ func child(ctx context.Context, f *flags) error {
 	return os.WriteFile(f.result, data, 0o600)
 }
 
+// commandLine reproduces the run: the flags set explicitly, except those
+// that only say where the report goes.
 func commandLine() string {
-	var args []string
-	for _, a := range os.Args[1:] {
-		if strings.HasPrefix(a, "-doc") || strings.HasPrefix(a, "--doc") || strings.HasPrefix(a, "-chart") || strings.HasPrefix(a, "--chart") {
-			continue
+	args := []string{"go run ./test/sim"}
+	flag.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "doc", "chart", "keep-dir", "results", "from":
+			return
 		}
-		args = append(args, a)
-	}
-	return strings.TrimSpace("go run ./test/sim " + strings.Join(args, " "))
+		args = append(args, "-"+f.Name+"="+f.Value.String())
+	})
+	return strings.Join(args, " ")
 }
 
 func split(s string) []string {

@@ -49,7 +49,7 @@ func Chart(rows []Summary, path string) error {
 		{"User wait caused by pulls, p95", "simulated seconds", func(s Summary) float64 { return s.P95 }},
 		{"Bytes pulled per node", "GB (mean over nodes)", func(s Summary) float64 { return s.GBPerNode }},
 	}
-	const w, h = 15 * vg.Centimeter, 9 * vg.Centimeter
+	const w, h = 11 * vg.Centimeter, 10 * vg.Centimeter
 	img := vgimg.New(3*w, h)
 	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
@@ -78,8 +78,16 @@ func Chart(rows []Summary, path string) error {
 				p.Legend.Add(arm, bars)
 			}
 		}
-		p.Legend.Top = true
+		p.Legend.Top, p.Legend.Left = true, true
+		p.Legend.YOffs = vg.Millimeter * 2
 		p.NominalX(schedulers...)
+		p.X.Min, p.X.Max = -0.6, float64(len(schedulers))-0.4
+		top := 0.0
+		for _, r := range rows {
+			top = max(top, panel.metric(r))
+		}
+		// Room above the tallest bar for the legend.
+		p.Y.Max = top * 1.3
 		p.Draw(tiles.At(dc, i, 0))
 	}
 	f, err := os.Create(path)
