@@ -17,9 +17,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
-	"prepuller.dev/prepuller/puller/imageref"
 	"prepuller.dev/prepuller/puller/imageset"
 	"prepuller.dev/prepuller/puller/policy"
+	"prepuller.dev/prepuller/puller/userpod"
 )
 
 // controller is the one writer of the puller DaemonSet and its state. It
@@ -31,6 +31,7 @@ type controller struct {
 	inv       NodeInventory
 	clock     clock.PassiveClock
 	userSel   labels.Selector
+	scope     *userpod.Scope // which user pods are learned: the webhook's
 	pullerSel labels.Selector
 	policy    *policy.Policy
 	static    []string
@@ -158,14 +159,14 @@ func (c *controller) run(ctx context.Context) {
 	}
 }
 
-// observe adds a webhook sighting, returning whether it was usable.
+// observe adds a webhook sighting, returning whether it was usable. The
+// webhook normalized the image already (imageset.Sighting's contract), with
+// its memo; parsing it again here would only cost time.
 func (c *controller) observe(s imageset.Sighting) bool {
-	img, err := imageref.Normalize(s.Image)
-	if err != nil {
+	if s.Image == "" {
 		sightings.WithLabelValues("invalid").Inc()
 		return false
 	}
-	s.Image = img
 	if s.Time.IsZero() {
 		s.Time = c.clock.Now()
 	}

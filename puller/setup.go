@@ -14,6 +14,7 @@ import (
 	"prepuller.dev/prepuller/puller/imageref"
 	"prepuller.dev/prepuller/puller/imageset"
 	"prepuller.dev/prepuller/puller/policy"
+	"prepuller.dev/prepuller/puller/userpod"
 )
 
 // NodeInventory is what the puller needs from the node inventory (package
@@ -41,6 +42,12 @@ type Deps struct {
 	// UserPodSelector selects user pods in the manager's cache; nil uses
 	// DefaultUserPodSelector. Pass the webhook's selector.
 	UserPodSelector labels.Selector
+	// Scope decides which user pods the watch learns from. Pass the
+	// webhook's (webhook.Options.Scope), so that the watch leaves alone
+	// exactly the pods the webhook leaves alone (other namespaces, the
+	// prepuller.dev/skip opt-out). Nil: UserPodSelector in every namespace
+	// but Namespace.
+	Scope *userpod.Scope
 }
 
 // queueSize bounds the sightings waiting for the controller; the webhook
@@ -75,6 +82,10 @@ func newController(mgr manager.Manager, opts Options, deps Deps) (*controller, e
 	if userSel == nil {
 		userSel, _ = labels.Parse(DefaultUserPodSelector) // constant: cannot fail
 	}
+	scope := deps.Scope
+	if scope == nil {
+		scope = &userpod.Scope{Namespaces: userpod.NewNamespaces(nil, nil, deps.Namespace), Selector: userSel}
+	}
 	var static []string
 	for _, img := range opts.StaticImages {
 		n, err := imageref.Normalize(img)
@@ -93,6 +104,7 @@ func newController(mgr manager.Manager, opts Options, deps Deps) (*controller, e
 		inv:       deps.Inventory,
 		clock:     clk,
 		userSel:   userSel,
+		scope:     scope,
 		pullerSel: PodSelector(opts),
 		policy:    pol,
 		static:    static,

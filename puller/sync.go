@@ -120,68 +120,8 @@ func (c *controller) learnFromPods(ctx context.Context, now time.Time) error {
 	if err := c.cache.List(ctx, &pods, client.MatchingLabelsSelector{Selector: c.userSel}); err != nil {
 		return fmt.Errorf("listing user pods: %w", err)
 	}
-	running := map[string]int{}
-	counted := make(map[types.UID]bool, len(pods.Items))
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.Namespace == c.ns || p.DeletionTimestamp != nil ||
-			p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue
-		}
-		counted[p.UID] = true
-		for _, s := range PodSightings(p, now, imageset.SourceWatch) {
-			if c.counted[p.UID] {
-				// Seen at an earlier sync: refresh the user, but do
-				// not count the pod again once it has left the
-				// entry's bounded list of recent pods.
-				s.Pod = ""
-			}
-			c.set.Observe(s)
-			running[s.Image]++
-		}
-	}
-	c.counted = counted
-	c.set.SetRunning(running)
+	c.learn(pods.Items, now)
 	return nil
-}
-
-// PodSightings returns one sighting per distinct image of a user pod (init
-// and regular containers), normalized. Invalid references are skipped: the
-// pod cannot start with them either.
-func PodSightings(p *corev1.Pod, now time.Time, src imageset.Source) []imageset.Sighting {
-	user := p.Annotations["hub.jupyter.org/username"]
-	if user == "" {
-		user = p.Labels["hub.jupyter.org/username"]
-	}
-	if user == "" {
-		user = p.Namespace + "/" + p.Name // as imageset does for webhook sightings
-	}
-	var secrets []string
-	for _, s := range p.Spec.ImagePullSecrets {
-		secrets = append(secrets, s.Name)
-	}
-	seen := map[string]int{}
-	var out []imageset.Sighting
-	for _, list := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
-		for _, ctr := range list {
-			img, err := imageref.Normalize(ctr.Image)
-			if err != nil {
-				continue
-			}
-			if i, ok := seen[img]; ok {
-				if ctr.ImagePullPolicy == corev1.PullAlways {
-					out[i].PullPolicy = corev1.PullAlways
-				}
-				continue
-			}
-			seen[img] = len(out)
-			out = append(out, imageset.Sighting{
-				Image: img, Namespace: p.Namespace, Pod: p.Name, User: user,
-				PullSecrets: secrets, PullPolicy: ctr.ImagePullPolicy, Time: now, Source: src,
-			})
-		}
-	}
-	return out
 }
 
 // checkPullers reads the puller pods and quarantines images that keep
