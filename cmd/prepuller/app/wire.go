@@ -42,21 +42,29 @@ func cacheOptions(cfg config.Config) (cache.Options, error) {
 //	  -> kubelet pulls -> puller pod statuses and node.status.images
 //	  -> inventory -> webhook steering
 func Setup(mgr manager.Manager, cfg config.Config) error {
-	userPods, err := labels.Parse(cfg.Webhook.PodSelector)
+	// One scope for both readers of user pods: the watch must leave alone
+	// exactly the pods the webhook leaves alone.
+	scope, err := cfg.Webhook.Scope(cfg.Namespace)
 	if err != nil {
-		return fmt.Errorf("webhook.podSelector: %w", err)
+		return err
+	}
+	eligible, err := cfg.Webhook.EligibleNodes()
+	if err != nil {
+		return err
 	}
 	inv := inventory.New()
 	if err := inventory.SetupWithManager(mgr, inv, inventory.Options{
-		PullerNamespace:   cfg.Namespace,
-		PullerPodSelector: puller.PodSelector(cfg.Puller),
+		PullerNamespace:      cfg.Namespace,
+		PullerPodSelector:    puller.PodSelector(cfg.Puller),
+		EligibleNodeSelector: eligible,
 	}); err != nil {
 		return fmt.Errorf("setting up node inventory: %w", err)
 	}
 	recorder, err := puller.Setup(mgr, cfg.Puller, puller.Deps{
 		Namespace:       cfg.Namespace,
 		Inventory:       inv,
-		UserPodSelector: userPods,
+		UserPodSelector: scope.Selector,
+		Scope:           scope,
 	})
 	if err != nil {
 		return fmt.Errorf("setting up puller: %w", err)
