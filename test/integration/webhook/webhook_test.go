@@ -246,7 +246,9 @@ func TestWebhookThroughAPIServer(t *testing.T) {
 			Container("notebook", "jupyter/scipy-notebook:2024").Obj(),
 		wantAffinity:   &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{ownTerm(corev1.NodeSelectorOpIn, "node-a", "node-b")}}},
 		wantAnnotation: "2/4 nodes hold " + scipy,
-		wantSightings: []imageset.Sighting{{Image: scipy, Namespace: hubNS, Pod: "jupyter-",
+		// No user name: the pod (here its prefix) is its own user, as
+		// userpod.User says for the webhook and the puller's watch alike.
+		wantSightings: []imageset.Sighting{{Image: scipy, Namespace: hubNS, Pod: "jupyter-", User: hubNS + "/jupyter-",
 			PullPolicy: corev1.PullIfNotPresent, Source: imageset.SourceWebhook}},
 	}, {
 		name:   "dry run is untouched and learns nothing",
