@@ -53,6 +53,9 @@ type controller struct {
 	warned     map[string]bool
 	counted    map[types.UID]bool // live user pods already counted
 	shared     map[string]bool    // images with a node share series
+	// Warning Events already emitted for the current episode.
+	installWarned bool
+	stateWarned   bool
 }
 
 var (

@@ -24,6 +24,14 @@ var (
 		Name: "prepuller_puller_state_writes_total",
 		Help: "Writes of the image set state ConfigMap.",
 	})
+	stateErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "prepuller_puller_state_errors_total",
+		Help: "Syncs that could not save the image set state ConfigMap (the DaemonSet is written anyway).",
+	})
+	installFailing = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "prepuller_puller_install_failing",
+		Help: "1 while the puller pods' install-noop container fails on puller.failureMinNodes nodes (wrong puller.image or puller.noopPath): no image is pulled.",
+	})
 	syncs = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "prepuller_puller_syncs_total",
 		Help: "Puller syncs run (each compares the desired DaemonSet with the live one).",
@@ -51,7 +59,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(imagesByState, syncs, nodeShare, daemonSetWrites, stateWrites, syncErrors, sightings, firstSightToDaemonSet)
+	metrics.Registry.MustRegister(imagesByState, syncs, nodeShare, daemonSetWrites, stateWrites, stateErrors, installFailing, syncErrors, sightings, firstSightToDaemonSet)
 	for _, st := range imageset.States {
 		imagesByState.WithLabelValues(string(st))
 	}

@@ -41,7 +41,8 @@ type Options struct {
 	ResyncInterval metav1Duration `json:"resyncInterval"`
 	// TTL: an image no pod used for this long leaves the set.
 	TTL metav1Duration `json:"ttl"`
-	// MaxImages caps the images in the DaemonSet (static ones included).
+	// MaxImages caps the images in the DaemonSet (static ones included),
+	// at most MaxMaxImages.
 	MaxImages int `json:"maxImages"`
 	// NodeByteBudget, when above zero, caps the summed size of the pulled
 	// images, counting images whose size is known.
@@ -75,6 +76,17 @@ type Options struct {
 	QuarantineBackoff    metav1Duration `json:"quarantineBackoff"`
 	QuarantineMaxBackoff metav1Duration `json:"quarantineMaxBackoff"`
 }
+
+// MaxMaxImages caps puller.maxImages. Every image is an init container of
+// one pod and an entry of the state ConfigMap (under 1 MiB); a few hundred
+// init containers also make each puller pod slow to start and to
+// describe. A hub pulling more distinct images than this on every node
+// wants a byte budget instead.
+const MaxMaxImages = 200
+
+// maxStateNameLen leaves room in a ConfigMap name (253) for the
+// "-corrupt-<resourceVersion>" copy of a corrupt state.
+const maxStateNameLen = 200
 
 // DefaultOptions returns the documented defaults.
 func DefaultOptions() Options {
@@ -122,8 +134,8 @@ func (o Options) Validate() error {
 	if o.TTL.Duration <= 0 {
 		errs = append(errs, fmt.Errorf("puller.ttl: %s must be positive", o.TTL.Duration))
 	}
-	if o.MaxImages < 1 {
-		errs = append(errs, fmt.Errorf("puller.maxImages: %d must be at least 1", o.MaxImages))
+	if o.MaxImages < 1 || o.MaxImages > MaxMaxImages {
+		errs = append(errs, fmt.Errorf("puller.maxImages: %d must be between 1 and %d", o.MaxImages, MaxMaxImages))
 	}
 	if o.NodeByteBudget < 0 {
 		errs = append(errs, fmt.Errorf("puller.nodeByteBudget: %d must not be negative", o.NodeByteBudget))
@@ -139,6 +151,9 @@ func (o Options) Validate() error {
 	}
 	for _, e := range validation.IsDNS1123Subdomain(o.StateConfigMapName) {
 		errs = append(errs, fmt.Errorf("puller.stateConfigMapName: %q: %s", o.StateConfigMapName, e))
+	}
+	if len(o.StateConfigMapName) > maxStateNameLen {
+		errs = append(errs, fmt.Errorf("puller.stateConfigMapName: %d characters, at most %d (a corrupt state is copied to <name>-corrupt-<resourceVersion>)", len(o.StateConfigMapName), maxStateNameLen))
 	}
 	if o.ResyncInterval.Duration <= 0 {
 		errs = append(errs, fmt.Errorf("puller.resyncInterval: %s must be positive", o.ResyncInterval.Duration))

@@ -22,6 +22,8 @@ func TestValidateNamesYAMLPaths(t *testing.T) {
 	}{
 		"daemonset name":   {func(o *Options) { o.DaemonSetName = "Bad.Name" }, "puller.daemonSetName:"},
 		"max images":       {func(o *Options) { o.MaxImages = 0 }, "puller.maxImages:"},
+		"max images cap":   {func(o *Options) { o.MaxImages = MaxMaxImages + 1 }, "puller.maxImages: 201 must be between 1 and 200"},
+		"long state name":  {func(o *Options) { o.StateConfigMapName = strings.Repeat("a", 201) }, "puller.stateConfigMapName: 201 characters"},
 		"too many static":  {func(o *Options) { o.MaxImages = 1; o.StaticImages = []string{"a", "b"} }, "puller.staticImages: 2 images exceed"},
 		"bad static":       {func(o *Options) { o.StaticImages = []string{"not an image!"} }, "puller.staticImages[0]:"},
 		"bad allow":        {func(o *Options) { o.Allow = []string{"[a-"} }, "puller.allow[0]:"},

@@ -28,9 +28,6 @@ type NodeInventory interface {
 	EligibleNodes() int
 }
 
-// DefaultUserPodSelector is KubeSpawner's label on singleuser pods.
-const DefaultUserPodSelector = "component=singleuser-server"
-
 // Deps are what Setup needs besides options.
 type Deps struct {
 	// Namespace is prepuller's namespace: the DaemonSet and state live there.
@@ -39,8 +36,10 @@ type Deps struct {
 	Inventory NodeInventory
 	// Clock is optional; nil uses the real clock.
 	Clock clock.PassiveClock
-	// UserPodSelector selects user pods in the manager's cache; nil uses
-	// DefaultUserPodSelector. Pass the webhook's selector.
+	// UserPodSelector selects user pods in the manager's cache. Required:
+	// pass the webhook's selector (webhook.podSelector), the one the cache
+	// is configured with, so the puller and the webhook agree on what a
+	// user pod is.
 	UserPodSelector labels.Selector
 	// Scope decides which user pods the watch learns from. Pass the
 	// webhook's (webhook.Options.Scope), so that the watch leaves alone
@@ -79,8 +78,9 @@ func newController(mgr manager.Manager, opts Options, deps Deps) (*controller, e
 		return nil, fmt.Errorf("puller policy: %w", err)
 	}
 	userSel := deps.UserPodSelector
-	if userSel == nil {
-		userSel, _ = labels.Parse(DefaultUserPodSelector) // constant: cannot fail
+	if userSel == nil || userSel.Empty() {
+		// Empty would make every pod in the cluster a user pod.
+		return nil, fmt.Errorf("puller: a user pod selector is required")
 	}
 	scope := deps.Scope
 	if scope == nil {

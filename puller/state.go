@@ -2,9 +2,13 @@ package puller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,10 +63,13 @@ func (c *controller) load(ctx context.Context) error {
 		log.Info("Loaded puller state", "images", set.Len())
 		return nil
 	}
-	// Corrupt: keep the payload, say so, and rebuild.
+	// Corrupt: keep the payload, say so, and rebuild. The copy is named
+	// after the corrupt object's resourceVersion, so a retry after a
+	// failed recovery finds its copy (AlreadyExists) instead of adding
+	// another large ConfigMap per attempt.
 	backup := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      fmt.Sprintf("%s-corrupt-%d", c.opts.StateConfigMapName, time.Now().Unix()),
+			Name:      corruptCopyName(c.opts.StateConfigMapName, cm.ResourceVersion),
 			Namespace: c.ns,
 			Labels:    objectLabels(c.opts),
 		},
@@ -83,20 +90,50 @@ func (c *controller) load(ctx context.Context) error {
 	return nil
 }
 
-// recover seeds the set with the images the live DaemonSet pulls, so a lost
-// or corrupt state does not shrink the DaemonSet; user pods are learned at
-// the first sync as always.
+// corruptCopyName names the copy of a corrupt state: one per corrupt
+// version. Resource versions are decimal in practice; anything else is
+// hashed so the name stays valid.
+func corruptCopyName(name, resourceVersion string) string {
+	v := resourceVersion
+	if v == "" || len(v) > 20 || strings.Trim(v, "0123456789") != "" {
+		sum := sha256.Sum256([]byte(resourceVersion))
+		v = hex.EncodeToString(sum[:6])
+	}
+	return name + "-corrupt-" + v
+}
+
+// recover seeds the set with the images the live DaemonSet pulls, in its
+// order, so a lost or corrupt state neither shrinks nor reorders (rolls)
+// the DaemonSet; user pods are learned at the first sync as always. It
+// reads the API server, not the cache: this runs once, before the first
+// sync, and must see the DaemonSet as it is.
 func (c *controller) recover(ctx context.Context) error {
-	live, err := c.getDaemonSet(ctx)
+	live, err := c.getDaemonSet(ctx, c.reader)
 	if err != nil {
 		return err
 	}
 	c.set = imageset.New()
-	now := c.clock.Now()
-	for img := range daemonSetImages(live) {
-		c.set.Recover(img, now)
-	}
+	c.set.Recover(pullOrder(live), c.clock.Now())
 	return nil
+}
+
+// persist saves the state, and when it cannot, says so (log, a Warning
+// Event once per episode, prepuller_puller_state_errors_total) and lets
+// the sync go on: the set is still in memory, and the DaemonSet must keep
+// following it.
+func (c *controller) persist(ctx context.Context, ev imageset.Evaluation, live *appsv1.DaemonSet) {
+	err := c.saveState(ctx, ev)
+	if err == nil {
+		c.stateWarned = false
+		return
+	}
+	stateErrors.Inc()
+	logf.FromContext(ctx).Error(err, "Saving puller state failed; the DaemonSet is kept up to date anyway", "configMap", c.opts.StateConfigMapName)
+	if !c.stateWarned && live != nil {
+		c.stateWarned = true
+		c.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonStateNotSaved, "SaveState",
+			"Saving the learned images to ConfigMap %s failed (%v); a restart would rebuild them from this DaemonSet and the running pods", c.opts.StateConfigMapName, err)
+	}
 }
 
 // saveState writes the set when something that matters changed, or when
@@ -110,9 +147,13 @@ func (c *controller) saveState(ctx context.Context, ev imageset.Evaluation) erro
 	for _, e := range ev.Active {
 		active[e.Image] = true
 	}
-	data, err := c.set.Encode(maxStateBytes, active)
+	data, shed, err := c.set.Encode(maxStateBytes, active)
 	if err != nil {
-		return err
+		return fmt.Errorf("saving puller state: %w", err)
+	}
+	if len(shed.Dropped) > 0 || shed.Shrunk > 0 {
+		logf.FromContext(ctx).Info("Puller state too large for a ConfigMap; left out the least recently seen images not pulled and cut the longest user lists",
+			"dropped", len(shed.Dropped), "shrunk", shed.Shrunk, "limitBytes", maxStateBytes)
 	}
 	if string(data) == c.savedData {
 		c.savedPrint, c.lastState = print, time.Now()

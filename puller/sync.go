@@ -27,6 +27,8 @@ const (
 	ReasonImageQuarantined    = "ImageQuarantined"
 	ReasonPullSecretElsewhere = "PullSecretInOtherNamespace"
 	ReasonStateCorrupt        = "StateCorrupt"
+	ReasonStateNotSaved       = "StateNotSaved"
+	ReasonInstallFailing      = "InstallFailing"
 )
 
 // stateFlushInterval bounds how stale persisted last-seen times get. The
@@ -58,7 +60,9 @@ func (c *controller) sync(ctx context.Context) (time.Time, error) {
 		}
 	}
 
-	live, err := c.getDaemonSet(ctx)
+	// From the manager's cache, which holds exactly this DaemonSet
+	// (CacheByObject): no API call per sync.
+	live, err := c.getDaemonSet(ctx, c.client)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -82,7 +86,8 @@ func (c *controller) sync(ctx context.Context) (time.Time, error) {
 	if write && realNow.Before(c.lastWrite.Add(c.opts.WriteInterval.Duration)) {
 		// Not yet: one DaemonSet write per window.
 		c.updateMetrics(ev)
-		return c.lastWrite.Add(c.opts.WriteInterval.Duration), c.saveState(ctx, ev)
+		c.persist(ctx, ev, live)
+		return c.lastWrite.Add(c.opts.WriteInterval.Duration), nil
 	}
 	if write {
 		for _, e := range ev.Active {
@@ -94,10 +99,9 @@ func (c *controller) sync(ctx context.Context) (time.Time, error) {
 	}
 	c.set.Prune(now, c.opts.TTL.Duration)
 	// State first: if the DaemonSet write then fails, the next sync (or the
-	// next leader) still knows every image.
-	if err := c.saveState(ctx, ev); err != nil {
-		return time.Time{}, err
-	}
+	// next leader) still knows every image. A state that cannot be saved
+	// must not stop the DaemonSet from following the images, though.
+	c.persist(ctx, ev, live)
 	if write {
 		written, err := c.writeDaemonSet(ctx, desired, live)
 		if err != nil {
@@ -132,6 +136,7 @@ func (c *controller) checkPullers(ctx context.Context, now time.Time, live *apps
 		return fmt.Errorf("listing puller pods: %w", err)
 	}
 	rep := quarantine.Detect(pods.Items, c.opts.FailureMinNodes)
+	c.reportInstall(ctx, rep.Install, live)
 	backoff := imageset.Backoff{
 		Grace:   c.opts.FailureGracePeriod.Duration,
 		Initial: c.opts.QuarantineBackoff.Duration,
@@ -158,9 +163,37 @@ func (c *controller) checkPullers(ctx context.Context, now time.Time, live *apps
 	return nil
 }
 
-func (c *controller) getDaemonSet(ctx context.Context) (*appsv1.DaemonSet, error) {
+// reportInstall says when the install container fails on enough nodes: a
+// wrong puller.image or puller.noopPath. Every image waits behind it, but
+// none fails itself, so quarantine never triggers and nothing else would
+// tell. One Warning Event per episode; the gauge follows every sync.
+func (c *controller) reportInstall(ctx context.Context, f *quarantine.Failure, live *appsv1.DaemonSet) {
+	if f == nil {
+		installFailing.Set(0)
+		c.installWarned = false
+		return
+	}
+	installFailing.Set(1)
+	if c.installWarned {
+		return
+	}
+	logf.FromContext(ctx).Error(nil, "Puller pods cannot install the no-op program; no image is pulled. Check puller.image and puller.noopPath",
+		"image", f.Image, "noopPath", c.opts.NoopPath, "reason", f.Reason)
+	if live != nil {
+		c.installWarned = true
+		c.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonInstallFailing, "Install",
+			"Container %s (image %s, command %s) fails (%s); no image is pulled until puller.image or puller.noopPath is fixed",
+			render.InstallContainerName, f.Image, c.opts.NoopPath, f.Reason)
+	}
+}
+
+// getDaemonSet reads the puller DaemonSet from r: the cached client at
+// every sync, the uncached reader when loading or recovering the state.
+// The object may be shared with the cache: never modify it.
+func (c *controller) getDaemonSet(ctx context.Context, r client.Reader) (*appsv1.DaemonSet, error) {
 	var ds appsv1.DaemonSet
-	err := c.reader.Get(ctx, types.NamespacedName{Namespace: c.ns, Name: c.opts.DaemonSetName}, &ds)
+	err := r.Get(ctx, types.NamespacedName{Namespace: c.ns, Name: c.opts.DaemonSetName}, &ds)
+
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -243,20 +276,7 @@ func (c *controller) writeDaemonSet(ctx context.Context, desired, live *appsv1.D
 		daemonSetWrites.WithLabelValues("create").Inc()
 		return desired, nil
 	}
-	upd := live.DeepCopy()
-	if upd.Labels == nil {
-		upd.Labels = map[string]string{}
-	}
-	for k, v := range desired.Labels {
-		upd.Labels[k] = v
-	}
-	for k, v := range desired.Annotations {
-		if upd.Annotations == nil {
-			upd.Annotations = map[string]string{}
-		}
-		upd.Annotations[k] = v
-	}
-	upd.Spec = desired.Spec
+	upd := render.ForUpdate(desired, live)
 	if err := c.client.Update(ctx, upd); err != nil {
 		return nil, fmt.Errorf("updating puller DaemonSet: %w", err)
 	}
@@ -269,7 +289,7 @@ func (c *controller) writeDaemonSet(ctx context.Context, desired, live *appsv1.D
 func (c *controller) announce(live, written *appsv1.DaemonSet, ev imageset.Evaluation, now time.Time) {
 	before := daemonSetImages(live)
 	after := daemonSetImages(written)
-	for i, e := range ev.Active {
+	for i, e := range ev.Ranked {
 		if before[e.Image] {
 			continue
 		}
@@ -303,15 +323,25 @@ func (c *controller) announce(live, written *appsv1.DaemonSet, ev imageset.Evalu
 // install container excluded).
 func daemonSetImages(ds *appsv1.DaemonSet) map[string]bool {
 	out := map[string]bool{}
-	if ds == nil {
-		return out
+	for _, img := range pullOrder(ds) {
+		out[img] = true
 	}
+	return out
+}
+
+// pullOrder returns the normalized images a DaemonSet pulls, in its init
+// container order.
+func pullOrder(ds *appsv1.DaemonSet) []string {
+	if ds == nil {
+		return nil
+	}
+	var out []string
 	for _, ctr := range ds.Spec.Template.Spec.InitContainers {
 		if ctr.Name == render.InstallContainerName || !strings.HasPrefix(ctr.Name, "pull-") {
 			continue
 		}
 		if img, err := imageref.Normalize(ctr.Image); err == nil {
-			out[img] = true
+			out = append(out, img)
 		}
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"time"
 )
 
 // stateVersion is bumped on incompatible changes to the persisted form.
@@ -14,34 +15,141 @@ type persisted struct {
 	Images  []*Entry `json:"images"`
 }
 
+// Shed says what Encode left out to fit the limit.
+type Shed struct {
+	// Dropped are images left out of the document, least recently seen
+	// first.
+	Dropped []string
+	// Shrunk is the number of entries written with fewer users and recent
+	// pods than the set holds (their most recent ones).
+	Shrunk int
+}
+
+// shrinkLimits are the user and recent-pod counts tried, largest first,
+// when even the pulled images alone do not fit.
+var shrinkLimits = []int{32, 16, 8, 4, 2, 1}
+
 // Encode returns the set as JSON, at most maxBytes long (zero: no limit).
-// When the set does not fit, the least valuable images that are not pulled
-// (expired first, then the oldest) are left out; active and static images
-// are never left out.
-func (s *Set) Encode(maxBytes int, active map[string]bool) ([]byte, error) {
+// When the set does not fit, the images that are not pulled (not active,
+// static or running) are left out, least recently seen first; if the
+// pulled ones alone still do not fit, their user and recent-pod lists are
+// cut to the most recent entries, largest entries first. Each entry is
+// marshalled once (and once more per cut), so the cost stays linear in the
+// set however much is left out.
+func (s *Set) Encode(maxBytes int, active map[string]bool) ([]byte, Shed, error) {
+	// The same document json.Marshal(persisted{...}) gives, assembled
+	// from entries marshalled once.
+	head, tail := fmt.Sprintf(`{"version":%d,"images":[`, stateVersion), `]}`
+	var shed Shed
 	entries := s.Entries()
-	for {
-		data, err := json.Marshal(persisted{Version: stateVersion, Images: entries})
+	raw := make([][]byte, len(entries))
+	sum, kept := 0, len(entries)
+	for i, e := range entries {
+		b, err := json.Marshal(e)
 		if err != nil {
-			return nil, fmt.Errorf("encoding image set: %w", err)
+			return nil, shed, fmt.Errorf("encoding image set: %w", err)
 		}
-		if maxBytes <= 0 || len(data) <= maxBytes {
-			return data, nil
-		}
-		victim := -1
-		for i, e := range entries {
-			if e.Static || active[e.Image] || e.Running > 0 {
-				continue
-			}
-			if victim < 0 || e.LastSeen.Before(entries[victim].LastSeen) {
-				victim = i
-			}
-		}
-		if victim < 0 {
-			return nil, fmt.Errorf("encoding image set: %d bytes exceed %d even with only pulled images", len(data), maxBytes)
-		}
-		entries = append(entries[:victim:victim], entries[victim+1:]...)
+		raw[i] = b
+		sum += len(b)
 	}
+	size := func() int { return len(head) + len(tail) + sum + max(kept-1, 0) }
+	fits := func() bool { return maxBytes <= 0 || size() <= maxBytes }
+
+	if !fits() {
+		var victims []int
+		for i, e := range entries {
+			if !e.Static && !active[e.Image] && e.Running == 0 {
+				victims = append(victims, i)
+			}
+		}
+		sort.Slice(victims, func(a, b int) bool {
+			ea, eb := entries[victims[a]], entries[victims[b]]
+			if !ea.LastSeen.Equal(eb.LastSeen) {
+				return ea.LastSeen.Before(eb.LastSeen)
+			}
+			return ea.Image < eb.Image
+		})
+		for _, i := range victims {
+			if fits() {
+				break
+			}
+			sum -= len(raw[i])
+			kept--
+			raw[i] = nil
+			shed.Dropped = append(shed.Dropped, entries[i].Image)
+		}
+	}
+	if !fits() {
+		shrunk := map[int]bool{}
+		for _, limit := range shrinkLimits {
+			var big []int
+			for i, e := range entries {
+				if raw[i] != nil && (len(e.Users) > limit || len(e.RecentPods) > limit) {
+					big = append(big, i)
+				}
+			}
+			sort.Slice(big, func(a, b int) bool { return len(raw[big[a]]) > len(raw[big[b]]) })
+			for _, i := range big {
+				if fits() {
+					break
+				}
+				c := *entries[i]
+				c.Users = mostRecent(c.Users, limit)
+				c.RecentPods = mostRecent(c.RecentPods, limit)
+				b, err := json.Marshal(&c)
+				if err != nil {
+					return nil, shed, fmt.Errorf("encoding image set: %w", err)
+				}
+				sum += len(b) - len(raw[i])
+				raw[i] = b
+				shrunk[i] = true
+			}
+			if fits() {
+				break
+			}
+		}
+		shed.Shrunk = len(shrunk)
+	}
+	if !fits() {
+		return nil, shed, fmt.Errorf("encoding image set: %d bytes exceed %d even with only pulled images and one user each", size(), maxBytes)
+	}
+	out := make([]byte, 0, size())
+	out = append(out, head...)
+	first := true
+	for _, b := range raw {
+		if b == nil {
+			continue
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out = append(out, b...)
+	}
+	return append(out, tail...), shed, nil
+}
+
+// mostRecent returns a copy of m with its limit most recent keys (m itself
+// when it is small enough).
+func mostRecent(m map[string]time.Time, limit int) map[string]time.Time {
+	if len(m) <= limit {
+		return m
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if !m[keys[i]].Equal(m[keys[j]]) {
+			return m[keys[i]].After(m[keys[j]])
+		}
+		return keys[i] < keys[j]
+	})
+	out := make(map[string]time.Time, limit)
+	for _, k := range keys[:limit] {
+		out[k] = m[k]
+	}
+	return out
 }
 
 // Decode reads a set written by Encode. A corrupt or unknown payload is an
@@ -65,27 +173,6 @@ func Decode(data []byte) (*Set, error) {
 		s.entries[e.Image] = e
 	}
 	return s, nil
-}
-
-// Merge adds what other knows to s (used when recovering: images in the
-// live DaemonSet are merged into a freshly learned set).
-func (s *Set) Merge(other *Set) {
-	for img, o := range other.entries {
-		e := s.entries[img]
-		if e == nil {
-			s.entries[img] = o
-			continue
-		}
-		if o.FirstSeen.Before(e.FirstSeen) {
-			e.FirstSeen = o.FirstSeen
-		}
-		if o.LastSeen.After(e.LastSeen) {
-			e.LastSeen = o.LastSeen
-		}
-		for u, t := range o.Users {
-			e.Users = touch(e.Users, u, t, maxUsers)
-		}
-	}
 }
 
 // Fingerprint is the encoded set with the fields that change on every sync

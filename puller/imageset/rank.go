@@ -47,20 +47,24 @@ type Decision struct {
 
 // Evaluation is the result of Evaluate.
 type Evaluation struct {
-	// Active are the images to pull, most valuable first: the order of the
-	// DaemonSet's init containers, so a new node gets the most used image
-	// first.
-	Active    []*Entry
+	// Active are the images to pull in the order of the DaemonSet's init
+	// containers: images already added keep their place (by AddedAt, then
+	// name) and images not yet added come last (by name). The order never
+	// follows the rank: a pod template change rolls every puller pod, so a
+	// re-rank of the same images must render the same DaemonSet.
+	Active []*Entry
+	// Ranked are the same images, most valuable first.
+	Ranked    []*Entry
 	Decisions map[string]Decision
 }
 
 // Evaluate ranks the set at now and picks the images to pull.
 //
 // Ranking is by distinct users within the TTL, then by last use, then
-// static before learned, then by image name so that the order (and so the
-// DaemonSet) is stable. Static
-// images always win a place (MaxImages and the budget count them first),
-// then learned images fill the remaining places in rank order.
+// static before learned, then by image name. The rank decides only which
+// images are pulled: static images always win a place (MaxImages and the
+// budget count them first), then learned images fill the remaining places
+// in rank order. The pull order is Active's (see pullsBefore).
 func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
 	ev := Evaluation{Decisions: map[string]Decision{}}
 	since := now.Add(-r.TTL)
@@ -127,10 +131,29 @@ func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
 			take(e)
 		}
 	}
-	// Pulled in rank order, whichever pass picked them.
+	// Ranked in rank order, whichever pass picked them.
 	sort.SliceStable(picked, func(i, j int) bool { return better(picked[i], picked[j]) })
-	ev.Active = picked
+	ev.Ranked = picked
+	ev.Active = append([]*Entry(nil), picked...)
+	sort.Slice(ev.Active, func(i, j int) bool { return pullsBefore(ev.Active[i], ev.Active[j]) })
 	return ev
+}
+
+// pullsBefore is the stable pull order: by the time an image went into the
+// DaemonSet, images not yet in it last, ties by name. Two images' relative
+// order never changes while both stay in, so only adding or removing an
+// image changes the pod template.
+func pullsBefore(a, b *Entry) bool {
+	switch {
+	case a.AddedAt == nil && b.AddedAt == nil:
+	case a.AddedAt == nil:
+		return false
+	case b.AddedAt == nil:
+		return true
+	case !a.AddedAt.Equal(*b.AddedAt):
+		return a.AddedAt.Before(*b.AddedAt)
+	}
+	return a.Image < b.Image
 }
 
 // activeUsers counts users seen since the cutoff. While pods still run the

@@ -26,9 +26,13 @@ func build(sightings []seen) *Set {
 	return s
 }
 
-func activeImages(ev Evaluation) []string {
+func activeImages(ev Evaluation) []string { return images(ev.Active) }
+
+func rankedImages(ev Evaluation) []string { return images(ev.Ranked) }
+
+func images(entries []*Entry) []string {
 	var out []string
-	for _, e := range ev.Active {
+	for _, e := range entries {
 		out = append(out, e.Image)
 	}
 	return out
@@ -130,8 +134,8 @@ func TestEvaluate(t *testing.T) {
 				tc.rules(&r)
 			}
 			ev := s.Evaluate(t0, r)
-			if diff := cmp.Diff(tc.want, activeImages(ev)); diff != "" {
-				t.Errorf("active images (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tc.want, rankedImages(ev)); diff != "" {
+				t.Errorf("ranked images (-want +got):\n%s", diff)
 			}
 			if tc.states != nil {
 				got := map[string]State{}
@@ -154,6 +158,86 @@ func TestEvaluateIsStable(t *testing.T) {
 		if diff := cmp.Diff(first, activeImages(s.Evaluate(t0, r))); diff != "" {
 			t.Fatalf("order changed between evaluations (-first +now):\n%s", diff)
 		}
+	}
+}
+
+// The pull order ignores the rank: images already in the DaemonSet keep
+// their places, new ones are appended, and a re-rank of the same images
+// does not move anything (it would roll every puller pod).
+func TestPullOrderIsStable(t *testing.T) {
+	r := Rules{TTL: time.Hour, MaxImages: 10, MinUsers: 1}
+	at := func(d time.Duration) *time.Time { t := t0.Add(d); return &t }
+	cases := map[string]struct {
+		sightings []seen
+		added     map[string]*time.Time
+		want      []string
+		ranked    []string
+	}{
+		"nothing added yet: by name": {
+			sightings: []seen{{"b", "u1", 0}, {"b", "u2", 0}, {"a", "u1", time.Minute}, {"c", "u1", 0}},
+			want:      []string{"a", "b", "c"},
+			ranked:    []string{"b", "c", "a"},
+		},
+		"added keep their places, new ones go last": {
+			sightings: []seen{{"new", "u1", 0}, {"new", "u2", 0}, {"new", "u3", 0}, {"old", "u1", time.Minute}, {"older", "u1", time.Minute}},
+			added:     map[string]*time.Time{"older": at(-time.Hour), "old": at(-time.Minute)},
+			want:      []string{"older", "old", "new"},
+			ranked:    []string{"new", "old", "older"},
+		},
+		"added together: by name": {
+			sightings: []seen{{"z", "u1", 0}, {"z", "u2", 0}, {"y", "u1", 0}},
+			added:     map[string]*time.Time{"y": at(0), "z": at(0)},
+			want:      []string{"y", "z"},
+			ranked:    []string{"z", "y"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := build(tc.sightings)
+			for img, a := range tc.added {
+				s.Get(img).AddedAt = a
+			}
+			ev := s.Evaluate(t0, r)
+			if diff := cmp.Diff(tc.want, activeImages(ev)); diff != "" {
+				t.Errorf("pull order (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.ranked, rankedImages(ev)); diff != "" {
+				t.Errorf("rank (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A re-rank (the least used image becomes the most used) leaves the pull
+// order alone.
+func TestReRankKeepsPullOrder(t *testing.T) {
+	s := build([]seen{{"a", "u1", 0}, {"a", "u2", 0}, {"b", "u1", 0}})
+	r := Rules{TTL: time.Hour, MaxImages: 10, MinUsers: 1}
+	ev := s.Evaluate(t0, r)
+	for _, e := range ev.Active {
+		added := t0
+		e.AddedAt = &added
+	}
+	before := activeImages(ev)
+	for _, u := range []string{"u3", "u4", "u5"} {
+		s.Observe(Sighting{Image: "b", User: u, Time: t0})
+	}
+	ev = s.Evaluate(t0, r)
+	if got := rankedImages(ev); got[0] != "b" {
+		t.Fatalf("rank %v, want b first after its new users", got)
+	}
+	if diff := cmp.Diff(before, activeImages(ev)); diff != "" {
+		t.Errorf("pull order changed with the rank (-before +after):\n%s", diff)
+	}
+}
+
+// Recovered images keep the live DaemonSet's order.
+func TestRecoverKeepsLiveOrder(t *testing.T) {
+	s := New()
+	s.Recover([]string{"z", "a", "m"}, t0)
+	ev := s.Evaluate(t0, Rules{TTL: time.Hour, MaxImages: 10, MinUsers: 1})
+	if diff := cmp.Diff([]string{"z", "a", "m"}, activeImages(ev)); diff != "" {
+		t.Errorf("pull order (-want +got):\n%s", diff)
 	}
 }
 

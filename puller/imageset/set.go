@@ -52,11 +52,18 @@ func (s *Set) SetStatic(images []string, now time.Time) {
 	}
 }
 
-// Recover adds an image known only from the live DaemonSet, as last seen at
-// now. Known images are left as they are.
-func (s *Set) Recover(image string, now time.Time) {
-	if s.entries[image] == nil {
-		s.entries[image] = &Entry{Image: image, FirstSeen: now, LastSeen: now, Recovered: true}
+// Recover adds images known only from the live DaemonSet, in its init
+// container order, as last seen at now. Known images are left as they are.
+// Each gets an AddedAt one nanosecond after the previous one, so the pull
+// order (see Evaluation.Active) is the live one and recovering does not roll
+// the puller pods.
+func (s *Set) Recover(images []string, now time.Time) {
+	for i, image := range images {
+		if s.entries[image] != nil {
+			continue
+		}
+		added := now.Add(time.Duration(i))
+		s.entries[image] = &Entry{Image: image, FirstSeen: now, LastSeen: now, Recovered: true, AddedAt: &added}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"prepuller.dev/prepuller/puller/imageref"
+	"prepuller.dev/prepuller/puller/render"
 )
 
 // failureReasons are the waiting reasons that mean the container cannot
@@ -39,6 +40,11 @@ type Report struct {
 	Failing map[string]Failure
 	// Pulled are images whose init container completed on some node.
 	Pulled map[string]bool
+	// Install is set when the install container (render.InstallContainerName)
+	// fails on as many nodes: a wrong puller.image or puller.noopPath. No
+	// image after it can start, yet none of them is failing, so nothing
+	// would be quarantined and nothing would say why.
+	Install *Failure
 }
 
 // Detect reads the puller pods' init container statuses. An image is
@@ -47,6 +53,8 @@ type Report struct {
 func Detect(pods []corev1.Pod, minNodes int) Report {
 	rep := Report{Failing: map[string]Failure{}, Pulled: map[string]bool{}}
 	failing := map[string]map[string]string{} // image -> node -> reason
+	install := map[string]string{}            // node -> reason
+	installImage := ""
 	live := 0
 	for i := range pods {
 		p := &pods[i]
@@ -75,7 +83,12 @@ func Detect(pods []corev1.Pod, minNodes int) Report {
 				rep.Pulled[img] = true
 				continue
 			}
-			if reason := failure(st); reason != "" {
+			reason := failure(st)
+			if reason != "" && st.Name == render.InstallContainerName {
+				install[node], installImage = reason, img
+				continue
+			}
+			if reason != "" {
 				if failing[img] == nil {
 					failing[img] = map[string]string{}
 				}
@@ -88,25 +101,33 @@ func Detect(pods []corev1.Pod, minNodes int) Report {
 		return rep
 	}
 	for img, nodes := range failing {
-		if len(nodes) < need {
-			continue
+		if len(nodes) >= need {
+			rep.Failing[img] = summarize(img, nodes)
 		}
-		f := Failure{Image: img}
-		counts := map[string]int{}
-		for n, r := range nodes {
-			f.Nodes = append(f.Nodes, n)
-			counts[r]++
-		}
-		sort.Strings(f.Nodes)
-		var parts []string
-		for r, c := range counts {
-			parts = append(parts, fmt.Sprintf("%s on %d node(s)", r, c))
-		}
-		sort.Strings(parts)
-		f.Reason = strings.Join(parts, ", ")
-		rep.Failing[img] = f
+	}
+	if len(install) >= need {
+		f := summarize(installImage, install)
+		rep.Install = &f
 	}
 	return rep
+}
+
+// summarize turns per-node reasons into a Failure.
+func summarize(img string, nodes map[string]string) Failure {
+	f := Failure{Image: img}
+	counts := map[string]int{}
+	for n, r := range nodes {
+		f.Nodes = append(f.Nodes, n)
+		counts[r]++
+	}
+	sort.Strings(f.Nodes)
+	var parts []string
+	for r, c := range counts {
+		parts = append(parts, fmt.Sprintf("%s on %d node(s)", r, c))
+	}
+	sort.Strings(parts)
+	f.Reason = strings.Join(parts, ", ")
+	return f
 }
 
 func failure(st corev1.ContainerStatus) string {

@@ -25,12 +25,26 @@ func puller(node string) *pullertest.PodWrapper {
 		InitDone("install-noop", 0)
 }
 
+// installFailing is a puller pod whose install container waits with reason
+// (none: set its state yourself).
+func installFailing(node, reason string) *pullertest.PodWrapper {
+	w := pullertest.MakePod("puller-"+node, "prepuller").Node(node).Phase(corev1.PodPending).
+		InitImage("install-noop", "ghcr.io/prepuller/prepuller:1").
+		InitImage("pull-good", good).
+		InitWaiting("pull-good", "PodInitializing")
+	if reason != "" {
+		w.InitWaiting("install-noop", reason)
+	}
+	return w
+}
+
 func TestDetect(t *testing.T) {
 	cases := map[string]struct {
 		pods        []*corev1.Pod
 		minNodes    int
 		wantFailing map[string][]string // image -> nodes
 		wantPulled  []string
+		wantInstall []string // nodes where the install container fails
 	}{
 		"pull back-off on enough nodes": {
 			pods: []*corev1.Pod{
@@ -89,6 +103,33 @@ func TestDetect(t *testing.T) {
 			wantPulled:  []string{"ghcr.io/prepuller/prepuller:1", good},
 		},
 		"no pods": {minNodes: 2, wantFailing: map[string][]string{}},
+		"install container cannot be pulled": {
+			pods: []*corev1.Pod{
+				installFailing("n1", "ErrImagePull").Obj(),
+				installFailing("n2", "ImagePullBackOff").Obj(),
+			},
+			minNodes:    2,
+			wantFailing: map[string][]string{},
+			wantInstall: []string{"n1", "n2"},
+		},
+		"install program missing": {
+			pods: []*corev1.Pod{
+				installFailing("n1", "RunContainerError").Obj(),
+				installFailing("n2", "").InitDone("install-noop", 127).Obj(),
+			},
+			minNodes:    2,
+			wantFailing: map[string][]string{},
+			wantInstall: []string{"n1", "n2"},
+		},
+		"install failing on one node of two is not enough": {
+			pods: []*corev1.Pod{
+				installFailing("n1", "ErrImagePull").Obj(),
+				puller("n2").InitDone("pull-good", 0).Obj(),
+			},
+			minNodes:    2,
+			wantFailing: map[string][]string{},
+			wantPulled:  []string{"ghcr.io/prepuller/prepuller:1", good},
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -113,6 +154,16 @@ func TestDetect(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.wantPulled, pulled, sortStrings); diff != "" {
 				t.Errorf("pulled (-want +got):\n%s", diff)
+			}
+			var install []string
+			if rep.Install != nil {
+				install = rep.Install.Nodes
+				if rep.Install.Reason == "" || rep.Install.Image != "ghcr.io/prepuller/prepuller:1" {
+					t.Errorf("install failure %+v, want a reason and prepuller's image", rep.Install)
+				}
+			}
+			if diff := cmp.Diff(tc.wantInstall, install); diff != "" {
+				t.Errorf("install failing on (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -144,44 +144,84 @@ func TestUpToDate(t *testing.T) {
 	}
 	cases := map[string]struct {
 		edit func(*appsv1.DaemonSet)
-		want bool
+		// config, when set, changes the configuration desired is
+		// rendered from (live stays as rendered from input()).
+		config func(*Input)
+		want   bool
 	}{
-		"server defaults only":  {func(*appsv1.DaemonSet) {}, true},
-		"unrelated label added": {func(ds *appsv1.DaemonSet) { ds.Labels["team"] = "x" }, true},
-		"our label removed":     {func(ds *appsv1.DaemonSet) { delete(ds.Labels, "managed") }, false},
+		"server defaults only":  {edit: func(*appsv1.DaemonSet) {}, want: true},
+		"unrelated label added": {edit: func(ds *appsv1.DaemonSet) { ds.Labels["team"] = "x" }, want: true},
+		"our label removed":     {edit: func(ds *appsv1.DaemonSet) { delete(ds.Labels, "managed") }},
 		"image changed": {func(ds *appsv1.DaemonSet) {
 			ds.Spec.Template.Spec.InitContainers[1].Image = "docker.io/evil/miner:1"
-		}, false},
+		}, nil, false},
 		"init container appended": {func(ds *appsv1.DaemonSet) {
 			ds.Spec.Template.Spec.InitContainers = append(ds.Spec.Template.Spec.InitContainers, corev1.Container{Name: "extra", Image: "x"})
-		}, false},
+		}, nil, false},
 		"init containers reordered": {func(ds *appsv1.DaemonSet) {
 			ic := ds.Spec.Template.Spec.InitContainers
 			ic[1], ic[2] = ic[2], ic[1]
-		}, false},
+		}, nil, false},
 		"toleration added": {func(ds *appsv1.DaemonSet) {
 			ds.Spec.Template.Spec.Tolerations = append(ds.Spec.Template.Spec.Tolerations, corev1.Toleration{Operator: corev1.TolerationOpExists})
-		}, false},
-		"node selector key added": {func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.NodeSelector["extra"] = "1" }, false},
+		}, nil, false},
+		"node selector key added": {func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.NodeSelector["extra"] = "1" }, nil, false},
 		"pull secret added": {func(ds *appsv1.DaemonSet) {
 			ds.Spec.Template.Spec.ImagePullSecrets = append(ds.Spec.Template.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: "z"})
-		}, false},
+		}, nil, false},
 		"privilege escalation": {func(ds *appsv1.DaemonSet) {
 			ds.Spec.Template.Spec.InitContainers[1].SecurityContext.AllowPrivilegeEscalation = ptr.To(true)
-		}, false},
+		}, nil, false},
 		"max unavailable changed": {func(ds *appsv1.DaemonSet) {
 			ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable = ptr.To(intstr.FromInt32(1))
-		}, false},
-		"args added to pull command": {func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.InitContainers[1].Args = []string{"x"} }, false},
+		}, nil, false},
+		"args added to pull command": {func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.InitContainers[1].Args = []string{"x"} }, nil, false},
 		"quantity spelled otherwise": {func(ds *appsv1.DaemonSet) {
 			ds.Spec.Template.Spec.Containers[0].Resources.Requests[corev1.ResourceMemory] = resource.MustParse("8388608")
-		}, true},
+		}, nil, true},
+		"rollout restart annotation": {func(ds *appsv1.DaemonSet) {
+			ds.Spec.Template.Annotations = map[string]string{RestartedAtAnnotation: "2026-01-01T00:00:00Z"}
+		}, nil, true},
+		"priority class removed from config": {edit: func(*appsv1.DaemonSet) {}, config: func(in *Input) { in.PriorityClassName = "" }},
+		"node selector removed from config":  {edit: func(*appsv1.DaemonSet) {}, config: func(in *Input) { in.NodeSelector = nil }},
+		"tolerations removed from config":    {edit: func(*appsv1.DaemonSet) {}, config: func(in *Input) { in.Tolerations = nil }},
+		"node affinity removed from config":  {edit: func(*appsv1.DaemonSet) {}, config: func(in *Input) { in.NodeAffinity = nil }},
+		"pull secrets removed from config":   {edit: func(*appsv1.DaemonSet) {}, config: func(in *Input) { in.PullSecrets = nil }},
+		"privileged added": {edit: func(ds *appsv1.DaemonSet) {
+			ds.Spec.Template.Spec.InitContainers[1].SecurityContext.Privileged = ptr.To(true)
+		}},
+		"capability added to pause": {edit: func(ds *appsv1.DaemonSet) {
+			ds.Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add = []corev1.Capability{"NET_ADMIN"}
+		}},
+		"pod security context field added": {edit: func(ds *appsv1.DaemonSet) {
+			ds.Spec.Template.Spec.SecurityContext.FSGroup = ptr.To[int64](0)
+		}},
+		"service account set": {edit: func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.ServiceAccountName = "admin" }},
+		"token mounted": {edit: func(ds *appsv1.DaemonSet) {
+			ds.Spec.Template.Spec.AutomountServiceAccountToken = nil
+		}},
+		"host network": {edit: func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.HostNetwork = true }},
+		"pod affinity added": {edit: func(ds *appsv1.DaemonSet) {
+			ds.Spec.Template.Spec.Affinity.PodAffinity = &corev1.PodAffinity{}
+		}},
+		"volume mount added to pause": {edit: func(ds *appsv1.DaemonSet) {
+			ds.Spec.Template.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: noopVolume, MountPath: "/x"}}
+		}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			live := serverDefaults(desired)
 			tc.edit(live)
-			if got := UpToDate(desired, live); got != tc.want {
+			want := desired
+			if tc.config != nil {
+				in := input()
+				tc.config(&in)
+				var err error
+				if want, err = DaemonSet(in); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := UpToDate(want, live); got != tc.want {
 				t.Errorf("UpToDate = %v, want %v", got, tc.want)
 			}
 		})
