@@ -193,7 +193,6 @@ func (c *controller) reportInstall(ctx context.Context, f *quarantine.Failure, l
 func (c *controller) getDaemonSet(ctx context.Context, r client.Reader) (*appsv1.DaemonSet, error) {
 	var ds appsv1.DaemonSet
 	err := r.Get(ctx, types.NamespacedName{Namespace: c.ns, Name: c.opts.DaemonSetName}, &ds)
-
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
