@@ -3,6 +3,7 @@ package puller_test
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -202,6 +203,25 @@ func (e *env) waitImages(want []string) *appsv1.DaemonSet {
 	return ds
 }
 
+// waitImageSet waits until the DaemonSet pulls exactly want, in any order.
+func (e *env) waitImageSet(want []string) *appsv1.DaemonSet {
+	e.t.Helper()
+	var ds *appsv1.DaemonSet
+	want = append([]string(nil), want...)
+	sort.Strings(want)
+	eventually(e.t, 30*time.Second, func() (bool, string) {
+		var err error
+		ds, err = e.daemonSet()
+		if err != nil {
+			return false, err.Error()
+		}
+		got := pulled(ds)
+		sort.Strings(got)
+		return fmt.Sprint(got) == fmt.Sprint(want), fmt.Sprintf("DaemonSet pulls %v, want %v in any order", got, want)
+	})
+	return ds
+}
+
 func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -239,6 +259,23 @@ func counter(t *testing.T, name string, lbls map[string]string) float64 {
 		}
 	}
 	return total
+}
+
+// gauge reads an unlabelled prepuller gauge from the controller-runtime
+// registry.
+func gauge(t *testing.T, name string) float64 {
+	t.Helper()
+	mfs, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
 }
 
 // waitSyncs waits until n more puller syncs ran (in any instance).

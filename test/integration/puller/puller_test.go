@@ -2,6 +2,7 @@ package puller_test
 
 import (
 	"fmt"
+	"sort"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"prepuller.dev/prepuller/puller"
@@ -16,7 +18,7 @@ import (
 	"prepuller.dev/prepuller/puller/render"
 )
 
-// Images users run are learned from their pods and pulled, most used first.
+// Images users run are learned from their pods and pulled.
 func TestLearnsImagesFromPods(t *testing.T) {
 	e := newEnv(t)
 	e.start(startOpts{})
@@ -24,7 +26,8 @@ func TestLearnsImagesFromPods(t *testing.T) {
 	e.userPod("jupyter-alice", "alice", "jupyter/scipy-notebook:2024", "busybox")
 	e.userPod("jupyter-bob", "bob", "jupyter/scipy-notebook:2024")
 	e.userPod("jupyter-carol", "carol", "jupyter/r-notebook:2024")
-	ds := e.waitImages(norm(t, "jupyter/scipy-notebook:2024", "jupyter/r-notebook:2024", "busybox"))
+	// In whatever order: the pods may arrive in one window or several.
+	ds := e.waitImageSet(norm(t, "jupyter/scipy-notebook:2024", "jupyter/r-notebook:2024", "busybox"))
 	t.Logf("images in the DaemonSet %s after the pods were created (write interval %s)", time.Since(created).Round(10*time.Millisecond), e.opts.WriteInterval.Duration)
 
 	// The live object is what render produced: restricted and tolerant
@@ -48,26 +51,30 @@ func TestLearnsImagesFromPods(t *testing.T) {
 }
 
 // A burst of pods gives one DaemonSet write, not one per pod or image.
+//
+// Deterministic, not timed: the burst is created while prepuller is down
+// (the DaemonSet exists, created empty by an earlier run), so it is all in
+// the cache before the first sync, however slowly the pods are created.
+// The sync then has 50 pods and 10 new images to handle at once.
 func TestBurstGivesOneWrite(t *testing.T) {
 	e := newEnv(t)
-	// Wide enough that creating 50 pods fits in one window on a busy CI.
-	e.opts.WriteInterval = metav1.Duration{Duration: 5 * time.Second}
-	e.start(startOpts{})
-	var ds0 = e.waitImages(nil) // created empty at start
+	first := e.start(startOpts{})
+	ds0 := e.waitImages(nil) // created empty at start
 	if ds0.Generation != 1 {
 		t.Fatalf("generation %d after create, want 1", ds0.Generation)
 	}
-	writes0 := counter(t, "prepuller_puller_daemonset_writes_total", nil)
+	first.stop()
+
 	var want []string
 	for i := 0; i < 10; i++ {
 		want = append(want, fmt.Sprintf("docker.io/org/img%d:v1", i))
 	}
-	start := time.Now()
 	for i := 0; i < 50; i++ {
 		e.userPod(fmt.Sprintf("jupyter-u%d", i), fmt.Sprintf("u%d", i), want[i%10])
 	}
-	t.Logf("created 50 pods in %s", time.Since(start).Round(time.Millisecond))
-	ds := e.waitImages(sortedByName(want))
+	writes0 := counter(t, "prepuller_puller_daemonset_writes_total", nil)
+	e.start(startOpts{})
+	e.waitImages(sortedByName(want))
 	// Let more windows pass: nothing else must be written.
 	waitSyncs(t, 3)
 	ds, err := e.daemonSet()
@@ -82,18 +89,52 @@ func TestBurstGivesOneWrite(t *testing.T) {
 	}
 }
 
-// Every image in the burst has 5 users seen at the same moment, so ties
-// are broken by name.
+// Images added in one write are pulled in name order.
 func sortedByName(in []string) []string {
 	out := append([]string(nil), in...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
+	sort.Strings(out)
 	return out
+}
+
+// A re-rank of the same images (the least used becomes the most used)
+// writes nothing: the pull order is stable, and a template change would
+// roll every puller pod.
+func TestReRankDoesNotWrite(t *testing.T) {
+	e := newEnv(t)
+	e.start(startOpts{})
+	a, b := "docker.io/org/a:1", "docker.io/org/b:1"
+	e.userPod("jupyter-a0", "a0", a)
+	e.userPod("jupyter-a1", "a1", a)
+	e.userPod("jupyter-b0", "b0", b)
+	ds := e.waitImages([]string{a, b})
+	writes := counter(t, "prepuller_puller_daemonset_writes_total", nil)
+
+	for i := 1; i <= 3; i++ {
+		e.userPod(fmt.Sprintf("jupyter-b%d", i), fmt.Sprintf("b%d", i), b)
+	}
+	// The state is written as soon as b's users change: by then the
+	// controller has ranked b first.
+	eventually(t, 30*time.Second, func() (bool, string) {
+		s, _, err := e.state()
+		if err != nil {
+			return false, err.Error()
+		}
+		return s.Get(b) != nil && len(s.Get(b).Users) == 4, "b's new users not learned yet"
+	})
+	waitSyncs(t, 3)
+	got, err := e.daemonSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{a, b}, pulled(got)); diff != "" {
+		t.Errorf("pull order changed with the rank (-want +got):\n%s", diff)
+	}
+	if n := counter(t, "prepuller_puller_daemonset_writes_total", nil) - writes; n != 0 {
+		t.Errorf("%v DaemonSet writes after a re-rank, want 0", n)
+	}
+	if got.ResourceVersion != ds.ResourceVersion {
+		t.Errorf("DaemonSet written after a re-rank: resourceVersion %s -> %s", ds.ResourceVersion, got.ResourceVersion)
+	}
 }
 
 // A restart (a second prepuller after the first stopped) writes nothing.
@@ -167,6 +208,98 @@ func TestDaemonSetRestoredAndEditsReverted(t *testing.T) {
 	if diff := cmp.Diff(e.opts.Tolerations, got.Spec.Template.Spec.Tolerations); diff != "" {
 		t.Errorf("hand-added toleration kept (-want +got):\n%s", diff)
 	}
+
+	// Edits DeepDerivative alone would not see (desired leaves these
+	// fields empty) are reverted too; `kubectl rollout restart`'s
+	// annotation survives prepuller's write.
+	spec = &got.Spec.Template.Spec
+	spec.Containers[0].SecurityContext.Capabilities.Add = []corev1.Capability{"SYS_ADMIN"}
+	spec.SecurityContext.SupplementalGroups = []int64{0}
+	got.Spec.Template.Annotations = map[string]string{render.RestartedAtAnnotation: "2026-01-01T00:00:00Z"}
+	if err := k8s.Update(e.ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() (bool, string) {
+		ds, err := e.daemonSet()
+		if err != nil {
+			return false, err.Error()
+		}
+		spec := &ds.Spec.Template.Spec
+		return len(spec.Containers[0].SecurityContext.Capabilities.Add) == 0 && len(spec.SecurityContext.SupplementalGroups) == 0,
+			fmt.Sprintf("hand edits kept: capabilities %v, supplemental groups %v", spec.Containers[0].SecurityContext.Capabilities.Add, spec.SecurityContext.SupplementalGroups)
+	})
+	got, _ = e.daemonSet()
+	if at := got.Spec.Template.Annotations[render.RestartedAtAnnotation]; at != "2026-01-01T00:00:00Z" {
+		t.Errorf("restartedAt annotation %q after prepuller's write, want it kept", at)
+	}
+}
+
+// A state that cannot be saved does not hold back the DaemonSet: it is
+// reported (Warning Event, metric) and the images are pulled anyway.
+func TestStateErrorDoesNotBlockDaemonSet(t *testing.T) {
+	e := newEnv(t)
+	// An immutable ConfigMap: every update of the state fails.
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: e.opts.StateConfigMapName, Namespace: e.ns},
+		Data:       map[string]string{puller.StateKey: `{"version":1,"images":[]}`},
+		Immutable:  ptr.To(true),
+	}
+	if err := k8s.Create(e.ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	errs := counter(t, "prepuller_puller_state_errors_total", nil)
+	e.start(startOpts{})
+	e.userPod("jupyter-a", "a", "docker.io/org/a:1")
+	e.waitImages(norm(t, "docker.io/org/a:1"))
+	e.waitEvent(puller.ReasonStateNotSaved, e.opts.StateConfigMapName)
+	if got := counter(t, "prepuller_puller_state_errors_total", nil) - errs; got < 1 {
+		t.Errorf("%v state errors counted, want at least 1", got)
+	}
+}
+
+// A wrong puller.image (the install container cannot be pulled) is
+// reported: a Warning Event on the DaemonSet and a gauge.
+func TestInstallFailureReported(t *testing.T) {
+	e := newEnv(t)
+	e.start(startOpts{})
+	e.userPod("jupyter-a", "a", "docker.io/org/a:1")
+	ds := e.waitImages(norm(t, "docker.io/org/a:1"))
+	for _, node := range []string{"n1", "n2"} {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "puller-" + node, Namespace: e.ns, Labels: ds.Spec.Template.Labels},
+			Spec:       *ds.Spec.Template.Spec.DeepCopy(),
+		}
+		p.Spec.NodeName = node
+		if err := k8s.Create(e.ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		init := p.Spec.InitContainers
+		p.Status = corev1.PodStatus{Phase: corev1.PodPending, InitContainerStatuses: []corev1.ContainerStatus{
+			{Name: init[0].Name, Image: init[0].Image, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}},
+			{Name: init[1].Name, Image: init[1].Image, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}},
+		}}
+		if err := k8s.Status().Update(e.ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.waitEvent(puller.ReasonInstallFailing, e.opts.Image)
+	eventually(t, 10*time.Second, func() (bool, string) {
+		v := gauge(t, "prepuller_puller_install_failing")
+		return v == 1, fmt.Sprintf("prepuller_puller_install_failing = %v", v)
+	})
+	// The image behind it is not failing itself: not quarantined.
+	if s, _, err := e.state(); err != nil || s.Get("docker.io/org/a:1").Quarantine != nil {
+		t.Errorf("image behind a failing install quarantined (err %v)", err)
+	}
+	for _, node := range []string{"n1", "n2"} {
+		if err := k8s.Delete(e.ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "puller-" + node, Namespace: e.ns}}, client.GracePeriodSeconds(0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 30*time.Second, func() (bool, string) {
+		v := gauge(t, "prepuller_puller_install_failing")
+		return v == 0, fmt.Sprintf("prepuller_puller_install_failing = %v after the pods left", v)
+	})
 }
 
 // Images known only from the webhook survive a leader change, and the new
@@ -222,14 +355,16 @@ func TestLearnsPodCreatedWhileDown(t *testing.T) {
 func TestQuarantinesFailingImage(t *testing.T) {
 	e := newEnv(t)
 	e.opts.FailureMinNodes = 2
-	e.start(startOpts{})
-	good1, bad, good2 := "docker.io/org/good1:1", "docker.io/org/bad:1", "docker.io/org/good2:1"
+	good1, bad, good2 := "docker.io/org/a-good:1", "docker.io/org/b-bad:1", "docker.io/org/c-good:1"
 	for i := 0; i < 3; i++ {
 		e.userPod(fmt.Sprintf("jupyter-g%d", i), fmt.Sprintf("g%d", i), good1)
 	}
 	e.userPod("jupyter-b0", "b0", bad)
 	e.userPod("jupyter-b1", "b1", bad)
 	e.userPod("jupyter-c0", "c0", good2)
+	// Started after the pods: all three go in with the first write, in
+	// name order, so the bad image sits between the good ones.
+	e.start(startOpts{})
 	ds := e.waitImages([]string{good1, bad, good2})
 
 	// No controller manager here: create the puller pods the DaemonSet
@@ -312,6 +447,7 @@ func TestCorruptStateLosesNothing(t *testing.T) {
 	if err := k8s.Update(e.ctx, cm); err != nil {
 		t.Fatal(err)
 	}
+	corruptRV := cm.ResourceVersion
 
 	e.start(startOpts{})
 	e.waitEvent(puller.ReasonStateCorrupt, "copied to ConfigMap")
@@ -327,13 +463,15 @@ func TestCorruptStateLosesNothing(t *testing.T) {
 	if err := k8s.List(e.ctx, &list, client.InNamespace(e.ns)); err != nil {
 		t.Fatal(err)
 	}
-	kept := false
+	// One copy, named after the corrupt version: a retried recovery
+	// would find it instead of adding another.
+	var copies []string
 	for _, c := range list.Items {
 		if c.Name != e.opts.StateConfigMapName && c.Data[puller.StateKey] == `{"version":1,"images":[{"ima` {
-			kept = true
+			copies = append(copies, c.Name)
 		}
 	}
-	if !kept {
-		t.Error("the corrupt payload was not kept")
+	if diff := cmp.Diff([]string{e.opts.StateConfigMapName + "-corrupt-" + corruptRV}, copies); diff != "" {
+		t.Errorf("copies of the corrupt payload (-want +got):\n%s", diff)
 	}
 }

@@ -143,9 +143,8 @@ func TestQuarantineOnKwokNodes(t *testing.T) {
 	t.Cleanup(func() { k8s = saved })
 	e := newEnv(t)
 	e.opts.FailureMinNodes = 2
-	e.start(startOpts{config: c.Config})
 
-	first, last := "docker.io/org/first:1", "docker.io/org/last:1"
+	first, last := "docker.io/org/first:1", "docker.io/org/very-last:1"
 	for i, u := range []string{"a", "b", "c"} {
 		e.userPod("jupyter-"+u, u, first)
 		if i < 2 {
@@ -153,8 +152,10 @@ func TestQuarantineOnKwokNodes(t *testing.T) {
 		}
 	}
 	e.userPod("jupyter-d", "d", last)
-	// Ranked: first (3 users), unpullable (2), last (1): the bad image
-	// blocks last on every node until it is quarantined.
+	// Started after the pods, prepuller adds all three in its first write,
+	// in name order: the bad image blocks last on every node until it is
+	// quarantined.
+	e.start(startOpts{config: c.Config})
 	e.waitImages([]string{first, unpullable, last})
 	e.waitEvent(puller.ReasonImageQuarantined, unpullable)
 	e.waitImages([]string{first, last})
