@@ -47,28 +47,28 @@ type Report struct {
 // MaxExtraImages items). Invalid references are skipped (the pod cannot
 // start with them either) and reported. norm may be nil.
 func AppendImages(dst []Image, norm *imageref.Cache, initContainers, containers []Container, extraImages string) ([]Image, Report) {
-	l := lister{out: dst, start: len(dst), norm: norm}
+	l := lister{start: len(dst), norm: norm}
+	out := dst
 	for i := range initContainers {
-		l.add(initContainers[i].Image, initContainers[i].ImagePullPolicy)
+		out = l.add(out, initContainers[i].Image, initContainers[i].ImagePullPolicy)
 	}
 	for i := range containers {
-		l.add(containers[i].Image, containers[i].ImagePullPolicy)
+		out = l.add(out, containers[i].Image, containers[i].ImagePullPolicy)
 	}
-	l.addExtra(extraImages)
-	return l.out, l.rep
+	return l.addExtra(out, extraImages), l.rep
 }
 
 // PodImages is AppendImages for a Pod object.
 func PodImages(p *corev1.Pod, norm *imageref.Cache) ([]Image, Report) {
 	l := lister{norm: norm}
+	var out []Image
 	for i := range p.Spec.InitContainers {
-		l.add(p.Spec.InitContainers[i].Image, p.Spec.InitContainers[i].ImagePullPolicy)
+		out = l.add(out, p.Spec.InitContainers[i].Image, p.Spec.InitContainers[i].ImagePullPolicy)
 	}
 	for i := range p.Spec.Containers {
-		l.add(p.Spec.Containers[i].Image, p.Spec.Containers[i].ImagePullPolicy)
+		out = l.add(out, p.Spec.Containers[i].Image, p.Spec.Containers[i].ImagePullPolicy)
 	}
-	l.addExtra(p.Annotations[AnnotationExtraImages])
-	return l.out, l.rep
+	return l.addExtra(out, p.Annotations[AnnotationExtraImages]), l.rep
 }
 
 // linearDedup is how many images are deduplicated by scanning; a pod has
@@ -76,55 +76,60 @@ func PodImages(p *corev1.Pod, norm *imageref.Cache) ([]Image, Report) {
 // images) a map keeps the work linear.
 const linearDedup = 16
 
+// lister keeps what listing one pod needs besides the list itself. The list
+// is passed and returned by value, never stored here: a slice stored
+// through a pointer would make escape analysis move the caller's stack
+// buffer to the heap on every admission.
 type lister struct {
-	out   []Image
 	start int // out[:start] belongs to the caller
 	norm  *imageref.Cache
 	index map[string]int
 	rep   Report
 }
 
-func (l *lister) add(raw string, policy corev1.PullPolicy) {
+func (l *lister) add(out []Image, raw string, policy corev1.PullPolicy) []Image {
 	ref, err := l.norm.Normalize(raw)
 	if err != nil {
 		l.rep.Invalid++
 		if l.rep.Invalid == 1 {
 			l.rep.FirstInvalid, l.rep.FirstErr = raw, err
 		}
-		return
+		return out
 	}
-	if i, ok := l.find(ref); ok {
+	if i, ok := l.find(out, ref); ok {
 		if policy == corev1.PullAlways {
-			l.out[i].PullPolicy = corev1.PullAlways
+			out[i].PullPolicy = corev1.PullAlways
 		}
-		return
+		return out
 	}
-	l.out = append(l.out, Image{Ref: ref, PullPolicy: policy})
 	if l.index != nil {
-		l.index[ref] = len(l.out) - 1
+		l.index[ref] = len(out)
 	}
+	return append(out, Image{Ref: ref, PullPolicy: policy})
 }
 
-func (l *lister) find(ref string) (int, bool) {
+func (l *lister) find(out []Image, ref string) (int, bool) {
 	if l.index != nil {
 		i, ok := l.index[ref]
 		return i, ok
 	}
-	for i := l.start; i < len(l.out); i++ {
-		if l.out[i].Ref == ref {
+	for i := l.start; i < len(out); i++ {
+		if out[i].Ref == ref {
 			return i, true
 		}
 	}
-	if len(l.out)-l.start >= linearDedup {
+	if len(out)-l.start >= linearDedup {
 		l.index = make(map[string]int, 2*linearDedup)
-		for i := l.start; i < len(l.out); i++ {
-			l.index[l.out[i].Ref] = i
+		for i := l.start; i < len(out); i++ {
+			// A copy, for the same reason as above: keys taken from
+			// out would tie the caller's buffer to the heap map.
+			l.index[strings.Clone(out[i].Ref)] = i
 		}
 	}
 	return 0, false
 }
 
-func (l *lister) addExtra(list string) {
+func (l *lister) addExtra(out []Image, list string) []Image {
 	read := 0
 	for raw := range strings.SplitSeq(list, ",") {
 		if strings.TrimSpace(raw) == "" {
@@ -135,6 +140,7 @@ func (l *lister) addExtra(list string) {
 			continue
 		}
 		read++
-		l.add(raw, "")
+		out = l.add(out, raw, "")
 	}
+	return out
 }
