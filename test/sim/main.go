@@ -125,6 +125,11 @@ func parent(ctx context.Context, f *flags) error {
 				cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 				cmd.Dir, _ = os.Getwd()
 				cmd.Env = append(os.Environ(), "PREPULLER_SIM_DIR="+armDir)
+				// On Ctrl-C the child gets SIGTERM and stops its control
+				// plane; SIGKILL would leave etcd and kube-apiserver
+				// (started by envtest) running.
+				cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+				cmd.WaitDelay = time.Minute
 				if err := cmd.Run(); err != nil {
 					return fmt.Errorf("arm %s with %s scheduler: %w (logs in %s; rerun with -keep-dir)", arm, sched, err, armDir)
 				}
