@@ -27,7 +27,7 @@ func (c *Cluster) StartControllerManager(ctx context.Context, extraArgs ...strin
 		"--secure-port=0",
 		"--service-account-private-key-file=" + filepath.Join(certDir, "sa-signer.key"),
 		"--use-service-account-credentials=false",
-		"--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
+		"--controllers=*,-node-ipam-controller", // as in cluster.go
 	}, extraArgs...)
 	p, err := startProcess(c.Dir, "kube-controller-manager", bin, args...)
 	if err != nil {
