@@ -7,7 +7,7 @@ GO ?= go
 ASSETS = $(shell test/controlplane/build.sh --print-dir)
 export KUBEBUILDER_ASSETS = $(ASSETS)
 
-.PHONY: all build controlplane test unit vet demo demo-keep bench clean help
+.PHONY: all build controlplane test unit vet demo demo-keep bench sim clean help
 
 all: build
 

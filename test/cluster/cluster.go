@@ -20,6 +20,9 @@ type Options struct {
 	// ControllerManager runs kube-controller-manager (DaemonSet, ReplicaSet,
 	// garbage collector and the other default controllers).
 	ControllerManager bool
+	// ControllerManagerArgs are extra kube-controller-manager flags, e.g.
+	// higher API rate limits for the simulator's scaled time.
+	ControllerManagerArgs []string
 	// Scheduler runs kube-scheduler.
 	Scheduler bool
 	// SchedulerConfig is an optional KubeSchedulerConfiguration file.
@@ -106,16 +109,16 @@ func (c *Cluster) startComponents(assets string, opts Options) error {
 		return nil
 	}
 	if opts.ControllerManager {
-		if err := start("kube-controller-manager",
-			"--kubeconfig="+c.Kubeconfig,
+		if err := start("kube-controller-manager", append([]string{
+			"--kubeconfig=" + c.Kubeconfig,
 			"--leader-elect=false",
 			"--secure-port=0",
-			"--service-account-private-key-file="+filepath.Join(certDir, "sa-signer.key"),
+			"--service-account-private-key-file=" + filepath.Join(certDir, "sa-signer.key"),
 			"--use-service-account-credentials=false",
 			// Fake nodes have no pod CIDRs or clouds; these controllers
 			// would only complain.
 			"--controllers=*,-node-ipam-controller",
-		); err != nil {
+		}, opts.ControllerManagerArgs...)...); err != nil {
 			return err
 		}
 	}

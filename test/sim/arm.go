@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,7 +23,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"prepuller.dev/prepuller/certs"
 	"prepuller.dev/prepuller/cmd/prepuller/app"
@@ -74,22 +72,20 @@ func runArm(ctx context.Context, o armOptions) (report.Run, error) {
 		return res, err
 	}
 	copts := cluster.Options{
-		// The controller manager is started below with raised rate limits.
 		Scheduler: true, Kwok: true,
 		SchedulerConfig: schedConf,
 		KwokStages:      stages,
 		Dir:             filepath.Join(o.Dir, "cluster"),
 	}
 	if o.Arm == report.ArmPrepuller {
-		wopts := webhook.DefaultOptions()
-		mwc := webhook.MutatingWebhookConfiguration("prepuller", wopts, prepullerNamespace, admissionregistrationv1.WebhookClientConfig{
-			Service: &admissionregistrationv1.ServiceReference{Namespace: prepullerNamespace, Name: "prepuller-webhook", Path: ptr(webhook.Path)},
-		})
-		copts.Webhooks = envtest.WebhookInstallOptions{
-			MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{mwc},
-			LocalServingHost: "127.0.0.1",
-		}
+		copts.Webhooks = cluster.PrepullerWebhooks(prepullerNamespace, webhook.DefaultOptions())
 	}
+	// kube-controller-manager's API rate limits are wall-clock: scale them
+	// by the simulation's speed (20 QPS at 60x would be a third of a request
+	// per simulated second).
+	qps := 20 * o.Scale
+	copts.ControllerManager = true
+	copts.ControllerManagerArgs = []string{fmt.Sprintf("--kube-api-qps=%.0f", qps), fmt.Sprintf("--kube-api-burst=%.0f", 1.5*qps)}
 	if err := os.MkdirAll(copts.Dir, 0o700); err != nil {
 		return res, err
 	}
@@ -103,12 +99,6 @@ func runArm(ctx context.Context, o armOptions) (report.Run, error) {
 			o.Log.Error(err, "stopping the control plane")
 		}
 	}()
-	// Its API rate limits are wall-clock: scaled by the simulation's speed
-	// (20 QPS at 60x would be a third of a request per simulated second).
-	qps := 20 * o.Scale
-	if err := c.StartControllerManager(ctx, fmt.Sprintf("--kube-api-qps=%.0f", qps), fmt.Sprintf("--kube-api-burst=%.0f", 1.5*qps)); err != nil {
-		return res, fmt.Errorf("starting kube-controller-manager: %w", err)
-	}
 	cfg := rest.CopyConfig(c.Config)
 	cfg.QPS, cfg.Burst = 1000, 2000
 	cs, err := kubernetes.NewForConfig(cfg)
