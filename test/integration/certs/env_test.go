@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,9 +51,7 @@ func newScheme() *runtime.Scheme {
 // The control plane is started on first use and shared by this package's
 // tests (each uses its own objects).
 var (
-	envOnce sync.Once
-	envErr  error
-	env     *cluster.Cluster
+	env cluster.Shared
 )
 
 func TestMain(m *testing.M) {
@@ -65,9 +62,7 @@ func TestMain(m *testing.M) {
 		ctrl.SetLogger(logr.Discard())
 	}
 	code := m.Run()
-	if env != nil {
-		_ = env.Stop()
-	}
+	env.Stop()
 	os.Exit(code)
 }
 
@@ -75,19 +70,7 @@ func TestMain(m *testing.M) {
 // (authorization mode RBAC).
 func startControlPlane(t *testing.T) *rest.Config {
 	t.Helper()
-	envOnce.Do(func() {
-		if _, err := cluster.AssetsDir(); err != nil {
-			envErr = fmt.Errorf("control-plane binaries missing: set KUBEBUILDER_ASSETS=$(test/controlplane/build.sh --print-dir) after running test/controlplane/build.sh: %w", err)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		env, envErr = cluster.Start(ctx, cluster.Options{})
-	})
-	if envErr != nil {
-		t.Fatal(envErr)
-	}
-	return rest.CopyConfig(env.Config)
+	return env.Config(t)
 }
 
 // installFiles creates the objects of the given manifest files as they are

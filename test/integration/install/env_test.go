@@ -2,14 +2,12 @@ package install
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -26,16 +24,20 @@ import (
 // The control plane is started on first use and shared by the tests of
 // this package; the render tests never start it.
 var (
-	envOnce sync.Once
-	envErr  error
-	env     *cluster.Cluster
+	env = cluster.Shared{Setup: func(c *cluster.Cluster) error {
+		// envtest's API server has no cert-manager: a minimal CRD for the
+		// two kinds lets the cert-manager overlay be applied.
+		_, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{
+			Paths:              []string{filepath.Join("testdata", "cert-manager-crds.yaml")},
+			ErrorIfPathMissing: true,
+		})
+		return err
+	}}
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if env != nil {
-		_ = env.Stop()
-	}
+	env.Stop()
 	os.Exit(code)
 }
 
@@ -43,28 +45,7 @@ func TestMain(m *testing.M) {
 // RBAC, PodSecurity admission on), with cert-manager's CRDs installed.
 func controlPlane(t *testing.T) *rest.Config {
 	t.Helper()
-	envOnce.Do(func() {
-		if _, err := cluster.AssetsDir(); err != nil {
-			envErr = fmt.Errorf("control-plane binaries missing: set KUBEBUILDER_ASSETS=$(test/controlplane/build.sh --print-dir) after running test/controlplane/build.sh: %w", err)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		env, envErr = cluster.Start(ctx, cluster.Options{})
-		if envErr != nil {
-			return
-		}
-		// envtest's API server has no cert-manager: a minimal CRD for the
-		// two kinds lets the cert-manager overlay be applied.
-		_, envErr = envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{
-			Paths:              []string{filepath.Join("testdata", "cert-manager-crds.yaml")},
-			ErrorIfPathMissing: true,
-		})
-	})
-	if envErr != nil {
-		t.Fatal(envErr)
-	}
-	return rest.CopyConfig(env.Config)
+	return env.Config(t)
 }
 
 func newScheme() *runtime.Scheme {
