@@ -16,6 +16,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -204,6 +206,12 @@ func child(ctx context.Context, f *flags) error {
 	defer logFile.Close()
 	logf.SetLogger(zap.New(zap.WriteTo(logFile)))
 	log := zap.New(zap.WriteTo(os.Stderr), zap.ConsoleEncoder(), zap.Level(zapcore.InfoLevel)).WithName("sim")
+	// PREPULLER_SIM_PPROF=127.0.0.1:6061 serves net/http/pprof from the arm
+	// (the simulated kubelets and prepuller run in it): an env var, not a
+	// flag, because the flags are passed on to every child.
+	if addr := os.Getenv("PREPULLER_SIM_PPROF"); addr != "" {
+		go func() { log.Error(http.ListenAndServe(addr, nil), "pprof") }()
+	}
 
 	run, err := runArm(ctx, armOptions{
 		Arm:       f.arm,

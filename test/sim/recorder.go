@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -129,6 +129,17 @@ func (r *recorder) starts() []report.Start {
 // unstarted sorts the measured sessions that never ran by why, and counts
 // the measured pods the webhook steered.
 func (r *recorder) unstarted(ctx context.Context, cs kubernetes.Interface) (unscheduled, pulling, left, steered int, err error) {
+	// One List, not a Get per open session: at 1,000 nodes the API server
+	// can still be busy with the puller rollout when the run ends, and
+	// sequential Gets of a second or more each added minutes to the run.
+	list, err := cs.CoreV1().Pods(hubNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, 0, 0, 0, fmt.Errorf("listing user pods: %w", err)
+	}
+	live := make(map[string]*corev1.Pod, len(list.Items))
+	for i := range list.Items {
+		live[list.Items[i].Name] = &list.Items[i]
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for s := range r.isCreated {
@@ -145,12 +156,10 @@ func (r *recorder) unstarted(ctx context.Context, cs kubernetes.Interface) (unsc
 			left++
 			continue
 		}
-		pod, err := cs.CoreV1().Pods(hubNamespace).Get(ctx, "jupyter-"+r.w.Sessions[s].User, metav1.GetOptions{})
+		pod, ok := live["jupyter-"+r.w.Sessions[s].User]
 		switch {
-		case apierrors.IsNotFound(err):
+		case !ok:
 			left++
-		case err != nil:
-			return 0, 0, 0, 0, err
 		case pod.Spec.NodeName == "":
 			unscheduled++
 		default:
