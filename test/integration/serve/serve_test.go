@@ -32,24 +32,9 @@ const ns = "prepuller"
 // annotated and steered toward the node holding its image), that other pods
 // are left alone, and that SIGTERM-style cancellation shuts down cleanly.
 func TestServe(t *testing.T) {
-	logf.SetLogger(zap.New(zap.WriteTo(t.Output()), zap.UseDevMode(true)))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-
-	c, err := cluster.Start(ctx, cluster.Options{Webhooks: cluster.PrepullerWebhooks(ns, webhook.DefaultOptions())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Stop() })
-	k, err := client.New(c.Config, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{ns, "users"} {
-		if err := k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, k := startCluster(ctx, t, ns, "users")
 	// Two nodes, one already holding the image the first pod asks for.
 	const image = "quay.io/jupyter/scipy-notebook:2024-10-07"
 	for i, images := range [][]corev1.ContainerImage{{{Names: []string{image}, SizeBytes: 4e9}}, nil} {
@@ -158,21 +143,9 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, 
 // cannot serve them); once the key pair appears it turns ready without a
 // restart.
 func TestNotReadyUntilCertificate(t *testing.T) {
-	logf.SetLogger(zap.New(zap.WriteTo(t.Output()), zap.UseDevMode(true)))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{Webhooks: cluster.PrepullerWebhooks(ns, webhook.DefaultOptions())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Stop() })
-	k, err := client.New(c.Config, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := startCluster(ctx, t, ns)
 	cfg, err := c.PrepullerConfig(ns)
 	if err != nil {
 		t.Fatal(err)
@@ -214,4 +187,27 @@ func TestNotReadyUntilCertificate(t *testing.T) {
 	if err := cluster.WaitReady(ctx, cfg.HealthProbeBindAddress, done); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startCluster starts etcd and kube-apiserver with prepuller's webhook
+// registered (envtest's certificate, served by the test) and creates the
+// namespaces.
+func startCluster(ctx context.Context, t *testing.T, namespaces ...string) (*cluster.Cluster, client.Client) {
+	t.Helper()
+	logf.SetLogger(zap.New(zap.WriteTo(t.Output()), zap.UseDevMode(true)))
+	c, err := cluster.Start(ctx, cluster.Options{Webhooks: cluster.PrepullerWebhooks(ns, webhook.DefaultOptions())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	k, err := client.New(c.Config, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range namespaces {
+		if err := k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c, k
 }
