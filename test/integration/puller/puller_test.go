@@ -106,7 +106,15 @@ func TestReRankDoesNotWrite(t *testing.T) {
 	e.userPod("jupyter-a0", "a0", a)
 	e.userPod("jupyter-a1", "a1", a)
 	e.userPod("jupyter-b0", "b0", b)
-	ds := e.waitImages([]string{a, b})
+	e.waitImages([]string{a, b})
+	// The controller counts a write after the API server has it, so the
+	// test can see the DaemonSet before the counter moves: let the writing
+	// sync finish before taking the baseline.
+	waitSyncs(t, 1)
+	ds, err := e.daemonSet()
+	if err != nil {
+		t.Fatal(err)
+	}
 	writes := counter(t, "prepuller_puller_daemonset_writes_total", nil)
 
 	for i := 1; i <= 3; i++ {
