@@ -45,14 +45,17 @@ type controller struct {
 	wake  chan struct{}
 
 	// Owned by the Start goroutine.
-	set        *imageset.Set
-	lastWrite  time.Time // real time of the last DaemonSet write
-	lastState  time.Time // real time of the last state write
-	savedPrint string    // fingerprint of the last written state
-	savedData  string    // the last written state
-	warned     map[string]bool
-	counted    map[types.UID]bool // live user pods already counted
-	shared     map[string]bool    // images with a node share series
+	set       *imageset.Set
+	lastWrite time.Time // real time of the last DaemonSet write
+	// Real time this leader first held a write for a rollout it did not
+	// start (lastWrite is zero then); zero after a write.
+	holdingSince time.Time
+	lastState    time.Time // real time of the last state write
+	savedPrint   string    // fingerprint of the last written state
+	savedData    string    // the last written state
+	warned       map[string]bool
+	counted      map[types.UID]bool // live user pods already counted
+	shared       map[string]bool    // images with a node share series
 	// Warning Events already emitted for the current episode.
 	installWarned bool
 	stateWarned   bool

@@ -20,6 +20,10 @@ var (
 		Name: "prepuller_puller_daemonset_writes_total",
 		Help: "Writes of the puller DaemonSet by operation (create, update, recreate).",
 	}, []string{"op"})
+	writesHeld = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "prepuller_puller_daemonset_writes_held_total",
+		Help: "Syncs that needed a DaemonSet write but held it, by reason: window (puller.writeInterval since the last write) or rollout (the previous rollout is still replacing puller pods, up to puller.rolloutWait).",
+	}, []string{"reason"})
 	stateWrites = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "prepuller_puller_state_writes_total",
 		Help: "Writes of the image set state ConfigMap.",
@@ -59,7 +63,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(imagesByState, syncs, nodeShare, daemonSetWrites, stateWrites, stateErrors, installFailing, syncErrors, sightings, firstSightToDaemonSet)
+	metrics.Registry.MustRegister(imagesByState, syncs, nodeShare, daemonSetWrites, writesHeld, stateWrites, stateErrors, installFailing, syncErrors, sightings, firstSightToDaemonSet)
 	for _, st := range imageset.States {
 		imagesByState.WithLabelValues(string(st))
 	}

@@ -35,6 +35,9 @@ type Options struct {
 	PauseImage string `json:"pauseImage"`
 	// WriteInterval is the shortest time between two DaemonSet updates.
 	WriteInterval metav1Duration `json:"writeInterval"`
+	// RolloutWait is the longest a DaemonSet write waits for the previous
+	// rollout to replace every puller pod; 0 does not wait.
+	RolloutWait metav1Duration `json:"rolloutWait"`
 	// ResyncInterval is how often the controller re-checks everything even
 	// when nothing happened (expiry, quarantine retries, hand edits missed
 	// by the watch).
@@ -98,6 +101,7 @@ func DefaultOptions() Options {
 		PauseImage:         "registry.k8s.io/pause:3.10.2",
 		ResyncInterval:     duration(time.Minute),
 		WriteInterval:      duration(10 * time.Second),
+		RolloutWait:        duration(5 * time.Minute),
 		TTL:                duration(7 * 24 * time.Hour),
 		MaxImages:          30,
 		MinUsers:           1,
@@ -130,6 +134,9 @@ func (o Options) Validate() error {
 	}
 	if o.WriteInterval.Duration <= 0 {
 		errs = append(errs, fmt.Errorf("puller.writeInterval: %s must be positive", o.WriteInterval.Duration))
+	}
+	if o.RolloutWait.Duration < 0 {
+		errs = append(errs, fmt.Errorf("puller.rolloutWait: %s must not be negative", o.RolloutWait.Duration))
 	}
 	if o.TTL.Duration <= 0 {
 		errs = append(errs, fmt.Errorf("puller.ttl: %s must be positive", o.TTL.Duration))

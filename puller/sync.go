@@ -83,11 +83,13 @@ func (c *controller) sync(ctx context.Context) (time.Time, error) {
 	}
 	write := !render.UpToDate(desired, live)
 	realNow := time.Now()
-	if write && realNow.Before(c.lastWrite.Add(c.opts.WriteInterval.Duration)) {
-		// Not yet: one DaemonSet write per window.
-		c.updateMetrics(ev)
-		c.persist(ctx, ev, live)
-		return c.lastWrite.Add(c.opts.WriteInterval.Duration), nil
+	if write {
+		if until, why := c.holdWrite(realNow, live, ev); !until.IsZero() {
+			writesHeld.WithLabelValues(why).Inc()
+			c.updateMetrics(ev)
+			c.persist(ctx, ev, live)
+			return until, nil
+		}
 	}
 	if write {
 		for _, e := range ev.Active {
@@ -108,11 +110,42 @@ func (c *controller) sync(ctx context.Context) (time.Time, error) {
 			return time.Time{}, err
 		}
 		c.lastWrite = time.Now()
+		c.holdingSince = time.Time{}
 		c.announce(live, written, ev, now)
 		log.Info("Wrote puller DaemonSet", "images", len(ev.Active), "generation", written.Generation)
 	}
 	c.updateMetrics(ev)
 	return time.Time{}, nil
+}
+
+// holdWrite says until when a needed DaemonSet write must wait, and why;
+// a zero time means write now. Every write replaces every puller pod, so a
+// write is held for the window (one write per puller.writeInterval) and,
+// up to puller.rolloutWait, until the DaemonSet controller has finished
+// the previous rollout: on large clusters a rollout outlasts the window,
+// and writing into it replaces pods that were just replaced. What is
+// learned meanwhile goes out in one write when the rollout is done.
+func (c *controller) holdWrite(realNow time.Time, live *appsv1.DaemonSet, ev imageset.Evaluation) (time.Time, string) {
+	if until := c.lastWrite.Add(c.opts.WriteInterval.Duration); realNow.Before(until) {
+		return until, "window"
+	}
+	wait := c.opts.RolloutWait.Duration
+	if wait <= 0 || !rolloutInProgress(live) || unblocksRollout(live, ev) {
+		return time.Time{}, ""
+	}
+	// The rollout started at our last write; one started by an earlier
+	// leader is timed from when this one first held for it.
+	since := c.lastWrite
+	if since.IsZero() {
+		if c.holdingSince.IsZero() {
+			c.holdingSince = realNow
+		}
+		since = c.holdingSince
+	}
+	if until := since.Add(wait); realNow.Before(until) {
+		return until, "rollout"
+	}
+	return time.Time{}, ""
 }
 
 // learnFromPods observes every live user pod in the cache and recounts the
@@ -121,7 +154,9 @@ func (c *controller) sync(ctx context.Context) (time.Time, error) {
 // another replica are learned here.
 func (c *controller) learnFromPods(ctx context.Context, now time.Time) error {
 	var pods corev1.PodList
-	if err := c.cache.List(ctx, &pods, client.MatchingLabelsSelector{Selector: c.userSel}); err != nil {
+	// Read-only use (learn copies what it keeps): skip the cache's deep
+	// copy of every pod at every sync.
+	if err := c.cache.List(ctx, &pods, client.MatchingLabelsSelector{Selector: c.userSel}, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing user pods: %w", err)
 	}
 	c.learn(pods.Items, now)
@@ -132,7 +167,9 @@ func (c *controller) learnFromPods(ctx context.Context, now time.Time) error {
 // failing to pull.
 func (c *controller) checkPullers(ctx context.Context, now time.Time, live *appsv1.DaemonSet) error {
 	var pods corev1.PodList
-	if err := c.cache.List(ctx, &pods, client.InNamespace(c.ns), client.MatchingLabelsSelector{Selector: c.pullerSel}); err != nil {
+	// One pod per node, only read: copying a thousand of them at every
+	// sync is wasted work.
+	if err := c.cache.List(ctx, &pods, client.InNamespace(c.ns), client.MatchingLabelsSelector{Selector: c.pullerSel}, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing puller pods: %w", err)
 	}
 	rep := quarantine.Detect(pods.Items, c.opts.FailureMinNodes)

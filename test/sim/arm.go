@@ -225,6 +225,7 @@ func startPrepuller(ctx context.Context, c *cluster.Cluster, o armOptions) (<-ch
 	// DaemonSet writes is 10 simulated seconds.
 	scale := func(d *time.Duration) { *d = time.Duration(float64(*d) / o.Scale) }
 	scale(&cfg.Puller.WriteInterval.Duration)
+	scale(&cfg.Puller.RolloutWait.Duration)
 	scale(&cfg.Puller.ResyncInterval.Duration)
 	scale(&cfg.Puller.FailureGracePeriod.Duration)
 	scale(&cfg.Puller.QuarantineBackoff.Duration)

@@ -67,6 +67,11 @@ func newEnv(t *testing.T) *env {
 	e.opts.WriteInterval = metav1.Duration{Duration: time.Second}
 	e.opts.ResyncInterval = metav1.Duration{Duration: time.Second}
 	e.opts.FailureGracePeriod = metav1.Duration{Duration: time.Second}
+	// No DaemonSet controller on the bare API server: the DaemonSet's
+	// status never says a rollout finished. Tests that wait for rollouts
+	// set it (TestWriteWaitsForRollout plays the controller, the kcm
+	// suites have the real one).
+	e.opts.RolloutWait = metav1.Duration{}
 	return e
 }
 
@@ -325,4 +330,21 @@ func (e *env) waitEvent(reason, contains string) {
 		}
 		return false, fmt.Sprintf("no %s event mentioning %q in %q", reason, contains, notes)
 	})
+}
+
+// setRollout writes the DaemonSet's status as the DaemonSet controller
+// would with updated of desired nodes running a pod of the current
+// template.
+func (e *env) setRollout(ds *appsv1.DaemonSet, desired, updated int32) {
+	e.t.Helper()
+	ds = ds.DeepCopy()
+	ds.Status = appsv1.DaemonSetStatus{
+		ObservedGeneration:     ds.Generation,
+		DesiredNumberScheduled: desired,
+		CurrentNumberScheduled: desired,
+		UpdatedNumberScheduled: updated,
+	}
+	if err := k8s.Status().Update(e.ctx, ds); err != nil {
+		e.t.Fatal(err)
+	}
 }

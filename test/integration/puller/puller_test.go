@@ -363,6 +363,9 @@ func TestLearnsPodCreatedWhileDown(t *testing.T) {
 func TestQuarantinesFailingImage(t *testing.T) {
 	e := newEnv(t)
 	e.opts.FailureMinNodes = 2
+	// The rollout never finishes here (nothing updates the DaemonSet's
+	// status): taking a quarantined image out must not wait for it.
+	e.opts.RolloutWait = metav1.Duration{Duration: time.Hour}
 	good1, bad, good2 := "docker.io/org/a-good:1", "docker.io/org/b-bad:1", "docker.io/org/c-good:1"
 	for i := 0; i < 3; i++ {
 		e.userPod(fmt.Sprintf("jupyter-g%d", i), fmt.Sprintf("g%d", i), good1)
@@ -481,5 +484,46 @@ func TestCorruptStateLosesNothing(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{e.opts.StateConfigMapName + "-corrupt-" + corruptRV}, copies); diff != "" {
 		t.Errorf("copies of the corrupt payload (-want +got):\n%s", diff)
+	}
+}
+
+// A write waits until the DaemonSet controller has replaced every puller
+// pod for the previous one; what is learned meanwhile goes out in one
+// write once it has.
+//
+// No controller manager here: the test writes the DaemonSet's status the
+// way the DaemonSet controller would.
+func TestWriteWaitsForRollout(t *testing.T) {
+	e := newEnv(t)
+	e.opts.RolloutWait = metav1.Duration{Duration: time.Hour}
+	e.start(startOpts{})
+	a, b, c := "docker.io/org/a:1", "docker.io/org/b:1", "docker.io/org/c:1"
+	e.userPod("jupyter-a", "a", a)
+	ds := e.waitImages([]string{a}) // a create is never held
+	writes := counter(t, "prepuller_puller_daemonset_writes_total", nil)
+
+	// Three nodes, one replaced so far.
+	e.setRollout(ds, 3, 1)
+	held := counter(t, "prepuller_puller_daemonset_writes_held_total", map[string]string{"reason": "rollout"})
+	e.userPod("jupyter-b", "b", b)
+	eventually(t, 30*time.Second, func() (bool, string) {
+		got := counter(t, "prepuller_puller_daemonset_writes_held_total", map[string]string{"reason": "rollout"}) - held
+		return got >= 1, "no write held for the rollout"
+	})
+	e.userPod("jupyter-c", "c", c)
+	waitSyncs(t, 2) // c is learned too, and still held
+	ds, err := e.daemonSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pulled(ds); fmt.Sprint(got) != fmt.Sprint([]string{a}) {
+		t.Fatalf("DaemonSet written during the rollout: pulls %v", got)
+	}
+
+	// Every node replaced: b and c go out together.
+	e.setRollout(ds, 3, 3)
+	e.waitImageSet([]string{a, b, c})
+	if got := counter(t, "prepuller_puller_daemonset_writes_total", nil) - writes; got != 1 {
+		t.Errorf("%v DaemonSet writes after the rollout, want 1", got)
 	}
 }
