@@ -8,7 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"prepuller.dev/prepuller/puller/imageset"
-	"prepuller.dev/prepuller/puller/pullertest"
+	"prepuller.dev/prepuller/test/builder"
 )
 
 func TestRecordNeverBlocks(t *testing.T) {
@@ -57,9 +57,9 @@ func TestPodSightings(t *testing.T) {
 		want []imageset.Sighting
 	}{
 		"kubespawner pod": {
-			pod: pullertest.MakeUserPod("jupyter-alice", "hub", "alice").
-				InitImage("block-cloud-metadata", "quay.io/jupyterhub/k8s-network-tools:4.0.0").
-				Image("jupyter/scipy-notebook:2024").ImagePolicy(corev1.PullAlways).
+			pod: builder.MakeUserPod("jupyter-alice", "hub", "alice").
+				InitContainer("block-cloud-metadata", "quay.io/jupyterhub/k8s-network-tools:4.0.0").
+				Image("jupyter/scipy-notebook:2024").PullPolicy(corev1.PullAlways).
 				Image("jupyter/scipy-notebook:2024").
 				Image("bad image!").
 				PullSecret("reg").Obj(),
@@ -69,7 +69,7 @@ func TestPodSightings(t *testing.T) {
 			},
 		},
 		"no user name": {
-			pod: pullertest.MakePod("p", "ns").Image("busybox").Obj(),
+			pod: builder.MakePod("p", "ns").Image("busybox").Obj(),
 			want: []imageset.Sighting{
 				{Image: "docker.io/library/busybox:latest", Namespace: "ns", Pod: "p", User: "ns/p", Time: now, Source: imageset.SourceWatch},
 			},

@@ -11,8 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"prepuller.dev/prepuller/puller/imageset"
-	"prepuller.dev/prepuller/puller/pullertest"
 	"prepuller.dev/prepuller/puller/userpod"
+	"prepuller.dev/prepuller/test/builder"
 )
 
 func learnController(namespaces, excluded []string) *controller {
@@ -31,9 +31,9 @@ func learnController(namespaces, excluded []string) *controller {
 func TestLearnPullAlwaysIgnoresListOrder(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const img = "docker.io/jupyter/scipy-notebook:2024"
-	always := *pullertest.MakeUserPod("jupyter-a", "hub", "a").Image(img).ImagePolicy(corev1.PullAlways).Obj()
+	always := *builder.MakeUserPod("jupyter-a", "hub", "a").Image(img).PullPolicy(corev1.PullAlways).Obj()
 	always.UID = "a"
-	ifNot := *pullertest.MakeUserPod("jupyter-b", "hub", "b").Image(img).ImagePolicy(corev1.PullIfNotPresent).Obj()
+	ifNot := *builder.MakeUserPod("jupyter-b", "hub", "b").Image(img).PullPolicy(corev1.PullIfNotPresent).Obj()
 	ifNot.UID = "b"
 	cases := map[string]struct {
 		syncs [][]corev1.Pod // pods listed at each sync, a second apart
@@ -64,8 +64,8 @@ func TestLearnPullAlwaysIgnoresListOrder(t *testing.T) {
 // the same opt-out, and the extra images too, which count as running.
 func TestLearnScopeAndExtraImages(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	pod := func(name, ns string) *pullertest.PodWrapper {
-		return pullertest.MakeUserPod(name, ns, name).Image("org/" + name + ":1")
+	pod := func(name, ns string) *builder.PodWrapper {
+		return builder.MakeUserPod(name, ns, name).Image("org/" + name + ":1")
 	}
 	pods := []corev1.Pod{
 		*pod("in", "hub").Annotation(userpod.AnnotationExtraImages, "org/extra:1, org/in:1").Obj(),
@@ -73,7 +73,7 @@ func TestLearnScopeAndExtraImages(t *testing.T) {
 		*pod("excluded", "kube-system").Obj(),
 		*pod("elsewhere", "other").Obj(),
 		*pod("own", "prepuller").Obj(),
-		*pullertest.MakePod("not-user", "hub").Image("org/not-user:1").Obj(),
+		*builder.MakePod("not-user", "hub").Image("org/not-user:1").Obj(),
 		*pod("done", "hub").Phase(corev1.PodSucceeded).Obj(),
 	}
 	for i := range pods {

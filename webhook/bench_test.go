@@ -9,7 +9,7 @@ import (
 	"prepuller.dev/prepuller/puller/imageset"
 	"prepuller.dev/prepuller/puller/inventory"
 	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
-	wt "prepuller.dev/prepuller/webhook/webhooktest"
+	"prepuller.dev/prepuller/test/builder"
 )
 
 // cpuTime is the process's user+system CPU time in nanoseconds.
@@ -63,7 +63,7 @@ func BenchmarkHandle(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				pod := wt.MakeUserPod("jupyter-alice", hubNS, "alice", "jupyter/"+image+":1").
+				pod := builder.MakeUserPod("jupyter-alice", hubNS, "alice").Container("notebook", "jupyter/"+image+":1").
 					InitContainer("block-cloud-metadata", "quay.io/jupyterhub/k8s-network-tools:4.0.0").
 					PullSecret("regcred").Label("hub.jupyter.org/username", "alice").
 					Label("app", "jupyterhub").Label("release", "jhub").Obj()

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"prepuller.dev/prepuller/puller/userpod"
+	"prepuller.dev/prepuller/test/builder"
 	wt "prepuller.dev/prepuller/webhook/webhooktest"
 )
 
@@ -20,7 +21,7 @@ func TestDiscoverLogsOncePerRequest(t *testing.T) {
 	h.log = funcr.New(func(prefix, args string) { lines = append(lines, args) }, funcr.Options{})
 
 	extra := manyExtra(userpod.MaxExtraImages-2) + ",BAD ONE,Also Bad,org/x:1,org/y:1,org/z:1"
-	pod := wt.MakeUserPod("jupyter-alice", hubNS, "alice", "Not/Valid Either").Annotation(AnnotationExtraImages, extra).Obj()
+	pod := builder.MakeUserPod("jupyter-alice", hubNS, "alice").Container("notebook", "Not/Valid Either").Annotation(AnnotationExtraImages, extra).Obj()
 	invalidBefore, droppedBefore := testutil.ToFloat64(invalidRefs), testutil.ToFloat64(extraImagesDropped)
 
 	if resp := h.Handle(context.Background(), review(t, pod)); !resp.Allowed {

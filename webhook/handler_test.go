@@ -23,6 +23,7 @@ import (
 	"prepuller.dev/prepuller/puller/inventory"
 	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
 	"prepuller.dev/prepuller/puller/userpod"
+	"prepuller.dev/prepuller/test/builder"
 	wt "prepuller.dev/prepuller/webhook/webhooktest"
 )
 
@@ -169,11 +170,13 @@ func usersOwnAffinity() *corev1.Affinity {
 }
 
 func TestHandle(t *testing.T) {
-	user := func(image string) *wt.PodWrapper { return wt.MakeUserPod("jupyter-alice", hubNS, "alice", image) }
+	user := func(image string) *builder.PodWrapper {
+		return builder.MakeUserPod("jupyter-alice", hubNS, "alice").Container("notebook", image)
+	}
 	msg := func(s string) map[string]string {
 		return map[string]string{AnnotationUsername: "alice", AnnotationSteered: s}
 	}
-	scipySteered := func() *wt.PodWrapper {
+	scipySteered := func() *builder.PodWrapper {
 		return user("jupyter/scipy-notebook:2024").
 			Annotation(AnnotationSteered, "3/10 nodes hold "+scipy).
 			Affinity(steeredTo(ownTerm(50, corev1.NodeSelectorOpIn, "n0", "n1", "n2")))
@@ -258,9 +261,9 @@ func TestHandle(t *testing.T) {
 			wantDropped: 5,
 		},
 		"user from the label when the annotation is missing": {
-			pod: wt.MakePod("jupyter-bob", hubNS).Label("component", "singleuser-server").Label("hub.jupyter.org/username", "bob").
+			pod: builder.MakePod("jupyter-bob", hubNS).Label("component", "singleuser-server").Label("hub.jupyter.org/username", "bob").
 				Container("notebook", "jupyter/scipy-notebook:2024").Obj(),
-			want: wt.MakePod("jupyter-bob", hubNS).Label("component", "singleuser-server").Label("hub.jupyter.org/username", "bob").
+			want: builder.MakePod("jupyter-bob", hubNS).Label("component", "singleuser-server").Label("hub.jupyter.org/username", "bob").
 				Container("notebook", "jupyter/scipy-notebook:2024").Annotation(AnnotationSteered, "3/10 nodes hold "+scipy).
 				Affinity(steeredTo(ownTerm(50, corev1.NodeSelectorOpIn, "n0", "n1", "n2"))).Obj(),
 			wantSightings: []imageset.Sighting{sighting("jupyter-bob", scipy, "bob")},
@@ -319,15 +322,15 @@ func TestHandle(t *testing.T) {
 			wantReason:    reasonHolders,
 		},
 		"non-matching pod": {
-			pod:        wt.MakePod("other", hubNS).Container("c", "jupyter/scipy-notebook:2024").Obj(),
+			pod:        builder.MakePod("other", hubNS).Container("c", "jupyter/scipy-notebook:2024").Obj(),
 			wantReason: reasonSelector,
 		},
 		"excluded namespace": {
-			pod:        wt.MakeUserPod("jupyter-alice", "kube-system", "alice", "jupyter/scipy-notebook:2024").Obj(),
+			pod:        builder.MakeUserPod("jupyter-alice", "kube-system", "alice").Container("notebook", "jupyter/scipy-notebook:2024").Obj(),
 			wantReason: reasonNamespace,
 		},
 		"prepuller's own namespace": {
-			pod:        wt.MakeUserPod("jupyter-alice", ownNS, "alice", "jupyter/scipy-notebook:2024").Obj(),
+			pod:        builder.MakeUserPod("jupyter-alice", ownNS, "alice").Container("notebook", "jupyter/scipy-notebook:2024").Obj(),
 			wantReason: reasonNamespace,
 		},
 		"dry run: nothing learned, nothing changed": {
@@ -386,9 +389,9 @@ func TestHandle(t *testing.T) {
 			wantReason:    reasonNoHolder,
 		},
 		"generateName pod without annotations, with pull secrets and policy": {
-			pod: wt.MakePod("", hubNS).GenerateName("jupyter-").Label("component", "singleuser-server").
+			pod: builder.MakePod("", hubNS).GenerateName("jupyter-").Label("component", "singleuser-server").
 				Container("notebook", "jupyter/scipy-notebook:2024").PullPolicy(corev1.PullAlways).PullSecret("regcred").Obj(),
-			want: wt.MakePod("", hubNS).GenerateName("jupyter-").Label("component", "singleuser-server").
+			want: builder.MakePod("", hubNS).GenerateName("jupyter-").Label("component", "singleuser-server").
 				Container("notebook", "jupyter/scipy-notebook:2024").PullPolicy(corev1.PullAlways).PullSecret("regcred").
 				Annotation(AnnotationSteered, "3/10 nodes hold "+scipy).
 				Affinity(steeredTo(ownTerm(50, corev1.NodeSelectorOpIn, "n0", "n1", "n2"))).Obj(),
@@ -466,7 +469,7 @@ func TestHandleRemovesOnlyItsOwnStaleTerm(t *testing.T) {
 	a := usersOwnAffinity()
 	a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution = append(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution,
 		ownTerm(50, corev1.NodeSelectorOpIn, "n0"))
-	pod := wt.MakeUserPod("jupyter-alice", hubNS, "alice", "rocker/binder").Affinity(a).Obj()
+	pod := builder.MakeUserPod("jupyter-alice", hubNS, "alice").Container("notebook", "rocker/binder").Affinity(a).Obj()
 
 	resp := newTestHandler(t, testInventory(), &wt.Recorder{}).Handle(context.Background(), review(t, pod))
 
@@ -488,7 +491,7 @@ type panickingInventory struct{}
 func (panickingInventory) Presence(string, int) inventory.Presence { panic("boom") }
 
 func TestHandleNeverGetsInTheWay(t *testing.T) {
-	pod := wt.MakeUserPod("jupyter-alice", hubNS, "alice", "jupyter/scipy-notebook:2024").Obj()
+	pod := builder.MakeUserPod("jupyter-alice", hubNS, "alice").Container("notebook", "jupyter/scipy-notebook:2024").Obj()
 	cases := map[string]struct {
 		inv        NodeInventory
 		raw        []byte

@@ -13,6 +13,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"prepuller.dev/prepuller/test/builder"
 	wt "prepuller.dev/prepuller/webhook/webhooktest"
 )
 
@@ -24,7 +25,7 @@ func TestHTTP(t *testing.T) {
 	srv := httptest.NewServer(&webhook.Admission{Handler: newTestHandler(t, testInventory(), &wt.Recorder{})})
 	defer srv.Close()
 
-	pod := wt.MakeUserPod("jupyter-alice", hubNS, "alice", "jupyter/scipy-notebook:2024").Obj()
+	pod := builder.MakeUserPod("jupyter-alice", hubNS, "alice").Container("notebook", "jupyter/scipy-notebook:2024").Obj()
 	req := review(t, pod)
 	valid, err := json.Marshal(admissionv1.AdmissionReview{
 		TypeMeta: metaAdmissionReview(),

@@ -7,7 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"prepuller.dev/prepuller/puller/pullertest"
+	"prepuller.dev/prepuller/test/builder"
 )
 
 const (
@@ -17,20 +17,20 @@ const (
 
 // puller is a puller pod on node with the install container done and the
 // good and bad images in that order.
-func puller(node string) *pullertest.PodWrapper {
-	return pullertest.MakePod("puller-"+node, "prepuller").Node(node).Phase(corev1.PodPending).
-		InitImage("install-noop", "ghcr.io/prepuller/prepuller:1").
-		InitImage("pull-good", "org/good:1"). // short form: normalized
-		InitImage("pull-bad", bad).
+func puller(node string) *builder.PodWrapper {
+	return builder.MakePod("puller-"+node, "prepuller").Node(node).Phase(corev1.PodPending).
+		InitContainer("install-noop", "ghcr.io/prepuller/prepuller:1").
+		InitContainer("pull-good", "org/good:1"). // short form: normalized
+		InitContainer("pull-bad", bad).
 		InitDone("install-noop", 0)
 }
 
 // installFailing is a puller pod whose install container waits with reason
 // (none: set its state yourself).
-func installFailing(node, reason string) *pullertest.PodWrapper {
-	w := pullertest.MakePod("puller-"+node, "prepuller").Node(node).Phase(corev1.PodPending).
-		InitImage("install-noop", "ghcr.io/prepuller/prepuller:1").
-		InitImage("pull-good", good).
+func installFailing(node, reason string) *builder.PodWrapper {
+	w := builder.MakePod("puller-"+node, "prepuller").Node(node).Phase(corev1.PodPending).
+		InitContainer("install-noop", "ghcr.io/prepuller/prepuller:1").
+		InitContainer("pull-good", good).
 		InitWaiting("pull-good", "PodInitializing")
 	if reason != "" {
 		w.InitWaiting("install-noop", reason)

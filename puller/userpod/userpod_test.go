@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"prepuller.dev/prepuller/puller/imageref"
-	"prepuller.dev/prepuller/puller/pullertest"
+	"prepuller.dev/prepuller/test/builder"
 )
 
 func TestPodImages(t *testing.T) {
@@ -25,10 +25,10 @@ func TestPodImages(t *testing.T) {
 		wantReport Report
 	}{
 		"init, containers and extra images, each once, Always wins": {
-			pod: pullertest.MakeUserPod("jupyter-a", "hub", "a").
-				InitImage("block-cloud-metadata", "jupyterhub/k8s-network-tools:4.0.0").
+			pod: builder.MakeUserPod("jupyter-a", "hub", "a").
+				InitContainer("block-cloud-metadata", "jupyterhub/k8s-network-tools:4.0.0").
 				Image("jupyter/scipy-notebook:2024").
-				Image("docker.io/jupyter/scipy-notebook:2024").ImagePolicy(corev1.PullAlways).
+				Image("docker.io/jupyter/scipy-notebook:2024").PullPolicy(corev1.PullAlways).
 				Annotation(AnnotationExtraImages, " rocker/binder ,,jupyter/scipy-notebook:2024,").Obj(),
 			want: []Image{
 				{Ref: "docker.io/jupyterhub/k8s-network-tools:4.0.0"},
@@ -37,13 +37,13 @@ func TestPodImages(t *testing.T) {
 			},
 		},
 		"invalid references skipped, the first reported": {
-			pod: pullertest.MakeUserPod("jupyter-a", "hub", "a").Image("Not Valid").
+			pod: builder.MakeUserPod("jupyter-a", "hub", "a").Image("Not Valid").
 				Annotation(AnnotationExtraImages, "ubuntu,BAD ONE").Obj(),
 			want:       []Image{{Ref: "docker.io/library/ubuntu:latest"}},
 			wantReport: Report{Invalid: 2, FirstInvalid: "Not Valid"},
 		},
 		"extra images capped": {
-			pod: pullertest.MakeUserPod("jupyter-a", "hub", "a").Image("ubuntu").
+			pod: builder.MakeUserPod("jupyter-a", "hub", "a").Image("ubuntu").
 				Annotation(AnnotationExtraImages, strings.Join(many, ", ,")).Obj(),
 			want: func() []Image {
 				out := []Image{{Ref: "docker.io/library/ubuntu:latest"}}
@@ -54,7 +54,7 @@ func TestPodImages(t *testing.T) {
 			}(),
 			wantReport: Report{Overflow: 40 - MaxExtraImages},
 		},
-		"no images": {pod: pullertest.MakePod("p", "ns").Obj()},
+		"no images": {pod: builder.MakePod("p", "ns").Obj()},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -77,8 +77,8 @@ func TestPodImages(t *testing.T) {
 // The webhook's decoded containers and the watch's Pod objects give the
 // same list: both paths learn the same images.
 func TestAppendImagesMatchesPodImages(t *testing.T) {
-	pod := pullertest.MakeUserPod("jupyter-a", "hub", "a").
-		InitImage("init", "busybox").Image("jupyter/base-notebook").Image("busybox").ImagePolicy(corev1.PullAlways).
+	pod := builder.MakeUserPod("jupyter-a", "hub", "a").
+		InitContainer("init", "busybox").Image("jupyter/base-notebook").Image("busybox").PullPolicy(corev1.PullAlways).
 		Annotation(AnnotationExtraImages, "quay.io/x/y:1").Obj()
 	var init, ctrs []Container
 	for _, c := range pod.Spec.InitContainers {
@@ -98,7 +98,7 @@ func TestAppendImagesMatchesPodImages(t *testing.T) {
 // Hundreds of distinct images stay linear (the map takes over) and each is
 // listed once.
 func TestPodImagesManyContainers(t *testing.T) {
-	w := pullertest.MakeUserPod("jupyter-a", "hub", "a")
+	w := builder.MakeUserPod("jupyter-a", "hub", "a")
 	for i := range 600 {
 		w.Image(fmt.Sprintf("org/image-%d:1", i%300))
 	}
@@ -156,7 +156,7 @@ func TestScope(t *testing.T) {
 			if got := s.Check(tc.ns, tc.labels, tc.annotations); got != tc.want {
 				t.Errorf("Check = %v, want %v", got, tc.want)
 			}
-			p := pullertest.MakePod("p", tc.ns).LabelSet(tc.labels).Obj()
+			p := builder.MakePod("p", tc.ns).LabelSet(tc.labels).Obj()
 			p.Annotations = tc.annotations
 			if got := s.CheckPod(p); got != tc.want {
 				t.Errorf("CheckPod = %v, want %v", got, tc.want)

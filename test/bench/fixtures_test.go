@@ -19,8 +19,8 @@ import (
 	"prepuller.dev/prepuller/puller/imageset"
 	"prepuller.dev/prepuller/puller/inventory"
 	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
+	"prepuller.dev/prepuller/test/builder"
 	"prepuller.dev/prepuller/webhook"
-	wt "prepuller.dev/prepuller/webhook/webhooktest"
 )
 
 const (
@@ -78,7 +78,7 @@ func newHandler(tb testing.TB, inv *inventory.Inventory) *webhook.Handler {
 
 // userPod is a KubeSpawner-like pod under the chart's defaults.
 func userPod(name, image string) *corev1.Pod {
-	return wt.MakeUserPod(name, hubNamespace, "alice", image).
+	return builder.MakeUserPod(name, hubNamespace, "alice").Container("notebook", image).
 		InitContainer("block-cloud-metadata", "quay.io/jupyterhub/k8s-network-tools:4.3.1").
 		Label("hub.jupyter.org/username", "alice").Label("app", "jupyterhub").Label("release", "jhub").
 		PullSecret("regcred").Obj()

@@ -29,8 +29,8 @@ import (
 	"prepuller.dev/prepuller/puller"
 	"prepuller.dev/prepuller/puller/imageref"
 	"prepuller.dev/prepuller/puller/imageset"
-	"prepuller.dev/prepuller/puller/pullertest"
 	"prepuller.dev/prepuller/puller/render"
+	"prepuller.dev/prepuller/test/builder"
 )
 
 // env is one test's world: prepuller's namespace, a user namespace, and a
@@ -142,7 +142,7 @@ func (e *env) start(so startOpts) *instance {
 // userPod creates a singleuser pod for user running image.
 func (e *env) userPod(name, user string, images ...string) *corev1.Pod {
 	e.t.Helper()
-	w := pullertest.MakeUserPod(name, e.userNS, user).Label("test", e.id)
+	w := builder.MakeUserPod(name, e.userNS, user).Label("test", e.id)
 	for _, img := range images {
 		w.Image(img)
 	}

@@ -25,6 +25,7 @@ import (
 	"prepuller.dev/prepuller/puller/imageset"
 	"prepuller.dev/prepuller/puller/inventory"
 	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
+	"prepuller.dev/prepuller/test/builder"
 	"prepuller.dev/prepuller/webhook"
 	wt "prepuller.dev/prepuller/webhook/webhooktest"
 )
@@ -167,8 +168,8 @@ func TestWebhookThroughAPIServer(t *testing.T) {
 		return r.inv.EligibleNodes() == 4 && r.inv.HolderCount(scipy) == 2 && r.inv.HolderCount(pastCap) == 1
 	})
 
-	user := func(name, image string) *wt.PodWrapper {
-		return wt.MakeUserPod(name, hubNS, "alice", image).InitContainer("block-cloud-metadata", "jupyterhub/k8s-network-tools:4.0.0")
+	user := func(name, image string) *builder.PodWrapper {
+		return builder.MakeUserPod(name, hubNS, "alice").Container("notebook", image).InitContainer("block-cloud-metadata", "jupyterhub/k8s-network-tools:4.0.0")
 	}
 	netTools := "docker.io/jupyterhub/k8s-network-tools:4.0.0"
 	sightings := func(pod string, images ...string) []imageset.Sighting {
@@ -236,13 +237,13 @@ func TestWebhookThroughAPIServer(t *testing.T) {
 			sightings("jupyter-alice--rewritten", netTools, pastCap)...),
 	}, {
 		name: "non-matching pod is untouched",
-		pod:  wt.MakePod("other", hubNS).Container("c", "jupyter/scipy-notebook:2024").Obj(),
+		pod:  builder.MakePod("other", hubNS).Container("c", "jupyter/scipy-notebook:2024").Obj(),
 	}, {
 		name: "a user pod in prepuller's own namespace is untouched",
-		pod:  wt.MakeUserPod("jupyter-alice", ownNS, "alice", "jupyter/scipy-notebook:2024").Obj(),
+		pod:  builder.MakeUserPod("jupyter-alice", ownNS, "alice").Container("notebook", "jupyter/scipy-notebook:2024").Obj(),
 	}, {
 		name: "generateName pod: learned under its prefix",
-		pod: wt.MakePod("", hubNS).GenerateName("jupyter-").Label("component", "singleuser-server").
+		pod: builder.MakePod("", hubNS).GenerateName("jupyter-").Label("component", "singleuser-server").
 			Container("notebook", "jupyter/scipy-notebook:2024").Obj(),
 		wantAffinity:   &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{ownTerm(corev1.NodeSelectorOpIn, "node-a", "node-b")}}},
 		wantAnnotation: "2/4 nodes hold " + scipy,
