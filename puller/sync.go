@@ -313,7 +313,23 @@ func (c *controller) writeDaemonSet(ctx context.Context, desired, live *appsv1.D
 		return desired, nil
 	}
 	upd := render.ForUpdate(desired, live)
-	if err := c.client.Update(ctx, upd); err != nil {
+	err := c.client.Update(ctx, upd)
+	if apierrors.IsConflict(err) {
+		// The cached copy was behind: the DaemonSet controller writes the
+		// status all through a rollout. Once more over a fresh read, so
+		// the images do not wait for the next window; a second conflict
+		// means someone else is writing, and the next sync looks again.
+		fresh, gerr := c.getDaemonSet(ctx, c.reader)
+		switch {
+		case gerr != nil:
+			return nil, gerr
+		case fresh == nil || render.SelectorChanged(desired, fresh):
+			return nil, fmt.Errorf("updating puller DaemonSet: it was deleted or replaced meanwhile: %w", err)
+		}
+		upd = render.ForUpdate(desired, fresh)
+		err = c.client.Update(ctx, upd)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("updating puller DaemonSet: %w", err)
 	}
 	daemonSetWrites.WithLabelValues("update").Inc()
