@@ -80,7 +80,16 @@ type Kubelet struct {
 	stores map[string]*store
 	pods   map[types.UID]*podRun
 	podIPs int
+
+	// Bounds the API calls the simulated nodes make outside pod workers
+	// (deletion confirmations, node status). Each real kubelet makes its
+	// own calls in parallel with the others; making them one after
+	// another here would queue every node behind the slowest call.
+	calls chan struct{}
 }
+
+// apiParallelism is how many of those calls are in flight at once.
+const apiParallelism = 32
 
 type podRun struct {
 	cancel context.CancelFunc
@@ -95,7 +104,7 @@ func New(cs kubernetes.Interface, opts Options) *Kubelet {
 	if opts.StatusPeriod == 0 {
 		opts.StatusPeriod = 10 * time.Second
 	}
-	return &Kubelet{opts: opts, cs: cs, stores: map[string]*store{}, pods: map[types.UID]*podRun{}}
+	return &Kubelet{opts: opts, cs: cs, stores: map[string]*store{}, pods: map[types.UID]*podRun{}, calls: make(chan struct{}, apiParallelism)}
 }
 
 // Run watches pods bound to nodes until ctx ends.
@@ -160,15 +169,21 @@ func (k *Kubelet) observe(ctx context.Context, obj any) {
 	}
 	if pod.DeletionTimestamp != nil {
 		// The kubelet confirms a deletion once the containers are gone;
-		// these have nothing to stop.
+		// these have nothing to stop. Not in this event handler: under a
+		// loaded API server a rollout's thousand deletes, one after
+		// another, held every later pod event (new user pods among them)
+		// for minutes.
 		k.stop(pod.UID)
-		err := k.cs.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
-			GracePeriodSeconds: new(int64),
-			Preconditions:      &metav1.Preconditions{UID: &pod.UID},
+		ns, name, uid := pod.Namespace, pod.Name, pod.UID
+		go k.call(ctx, func() {
+			err := k.cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{
+				GracePeriodSeconds: new(int64),
+				Preconditions:      &metav1.Preconditions{UID: &uid},
+			})
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && ctx.Err() == nil {
+				k.opts.Log.Error(err, "confirming pod deletion", "pod", ns+"/"+name)
+			}
 		})
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && ctx.Err() == nil {
-			k.opts.Log.Error(err, "confirming pod deletion", "pod", pod.Namespace+"/"+pod.Name)
-		}
 		return
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
@@ -313,6 +328,7 @@ func (k *Kubelet) statusLoop(ctx context.Context) {
 			stores[n] = s
 		}
 		k.mu.Unlock()
+		var wg sync.WaitGroup
 		for node, s := range stores {
 			if !s.takeDirty() {
 				continue
@@ -321,17 +337,31 @@ func (k *Kubelet) statusLoop(ctx context.Context) {
 			if err != nil {
 				continue
 			}
-			if _, err := k.cs.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, data, metav1.PatchOptions{}, "status"); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				s.markDirty()
-				if !apierrors.IsNotFound(err) {
-					k.opts.Log.Error(err, "writing node images", "node", node)
-				}
-			}
+			wg.Go(func() {
+				k.call(ctx, func() {
+					if _, err := k.cs.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, data, metav1.PatchOptions{}, "status"); err != nil {
+						s.markDirty()
+						if !apierrors.IsNotFound(err) && ctx.Err() == nil {
+							k.opts.Log.Error(err, "writing node images", "node", node)
+						}
+					}
+				})
+			})
 		}
+		// One round at a time: a node is never patched twice at once.
+		wg.Wait()
 	}
+}
+
+// call runs fn once a slot among apiParallelism is free.
+func (k *Kubelet) call(ctx context.Context, fn func()) {
+	select {
+	case k.calls <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-k.calls }()
+	fn()
 }
 
 func contains(list []string, s string) bool {
