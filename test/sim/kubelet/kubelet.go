@@ -304,11 +304,25 @@ func (k *Kubelet) patchStatus(ctx context.Context, pod *corev1.Pod, status corev
 	if err != nil {
 		return err
 	}
-	_, err = k.cs.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, data, metav1.PatchOptions{}, "status")
-	if err != nil && ctx.Err() == nil && !apierrors.IsNotFound(err) {
-		k.opts.Log.Error(err, "writing pod status", "pod", pod.Namespace+"/"+pod.Name)
+	// A real kubelet keeps retrying a status it could not write; giving up
+	// would leave the pod stuck for the rest of the run. Seen at 1,000
+	// nodes, where the API server timed out a few writes.
+	for attempt := 1; ; attempt++ {
+		_, err = k.cs.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, data, metav1.PatchOptions{}, "status")
+		if err == nil || ctx.Err() != nil || apierrors.IsNotFound(err) {
+			return err
+		}
+		if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+			k.opts.Log.Error(err, "writing pod status", "pod", pod.Namespace+"/"+pod.Name)
+			return err // a bug here: retrying would not help
+		}
+		k.opts.Log.Error(err, "writing pod status; retrying", "pod", pod.Namespace+"/"+pod.Name, "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
-	return err
 }
 
 // statusLoop writes node.status.images of nodes whose image list changed,
