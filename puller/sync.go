@@ -83,6 +83,9 @@ func (c *controller) sync(ctx context.Context) (time.Time, error) {
 	}
 	write := !render.UpToDate(desired, live)
 	realNow := time.Now()
+	if !rolloutInProgress(live) {
+		c.holdingSince = time.Time{} // the next rollout is timed afresh
+	}
 	if write {
 		if until, why := c.holdWrite(realNow, live, ev); !until.IsZero() {
 			writesHeld.WithLabelValues(why).Inc()
