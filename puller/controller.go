@@ -50,9 +50,10 @@ type controller struct {
 	// Real time this leader first held a write for a rollout it did not
 	// start (lastWrite is zero then); zero after a write.
 	holdingSince time.Time
-	lastState    time.Time // real time of the last state write
-	savedPrint   string    // fingerprint of the last written state
-	savedData    string    // the last written state
+	progress     rolloutProgress // when the live rollout last replaced a pod
+	lastState    time.Time       // real time of the last state write
+	savedPrint   string          // fingerprint of the last written state
+	savedData    string          // the last written state
 	warned       map[string]bool
 	counted      map[types.UID]bool // live user pods already counted
 	shared       map[string]bool    // images with a node share series

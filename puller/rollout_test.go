@@ -2,6 +2,7 @@ package puller
 
 import (
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -72,4 +73,57 @@ func daemonSet(generation int64, status appsv1.DaemonSetStatus, images ...string
 			corev1.Container{Name: "pull-" + string(rune('a'+i)), Image: img})
 	}
 	return ds
+}
+
+func TestHoldWrite(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	rolling := daemonSet(2, appsv1.DaemonSetStatus{ObservedGeneration: 2, DesiredNumberScheduled: 3, UpdatedNumberScheduled: 1}, "docker.io/org/a:1")
+	done := daemonSet(2, appsv1.DaemonSetStatus{ObservedGeneration: 2, DesiredNumberScheduled: 3, UpdatedNumberScheduled: 3}, "docker.io/org/a:1")
+	active := imageset.Evaluation{Decisions: map[string]imageset.Decision{"docker.io/org/a:1": {State: imageset.StateActive}}}
+	quarantined := imageset.Evaluation{Decisions: map[string]imageset.Decision{"docker.io/org/a:1": {State: imageset.StateQuarantined}}}
+	cases := map[string]struct {
+		lastWrite, moved time.Time
+		live             *appsv1.DaemonSet
+		ev               imageset.Evaluation
+		wantUntil        time.Time
+		wantWhy          string
+	}{
+		"inside the window": {lastWrite: now.Add(-5 * time.Second), moved: now, live: done, ev: active,
+			wantUntil: now.Add(5 * time.Second), wantWhy: "window"},
+		"rollout done": {lastWrite: now.Add(-time.Minute), moved: now, live: done, ev: active},
+		"rollout moving": {lastWrite: now.Add(-time.Minute), moved: now.Add(-10 * time.Second), live: rolling, ev: active,
+			wantUntil: now.Add(4 * time.Minute), wantWhy: "rollout"},
+		"rollout past rolloutWait": {lastWrite: now.Add(-6 * time.Minute), moved: now, live: rolling, ev: active},
+		"rollout stalled":          {lastWrite: now.Add(-2 * time.Minute), moved: now.Add(-61 * time.Second), live: rolling, ev: active},
+		"quarantine removal":       {lastWrite: now.Add(-time.Minute), moved: now, live: rolling, ev: quarantined},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := &controller{
+				opts:      Options{WriteInterval: duration(10 * time.Second), RolloutWait: duration(5 * time.Minute)},
+				lastWrite: tc.lastWrite,
+				progress:  rolloutProgress{generation: tc.live.Generation, updated: tc.live.Status.UpdatedNumberScheduled, at: tc.moved},
+			}
+			until, why := c.holdWrite(now, tc.live, tc.ev)
+			if !until.Equal(tc.wantUntil) || why != tc.wantWhy {
+				t.Errorf("holdWrite = %v %q, want %v %q", until, why, tc.wantUntil, tc.wantWhy)
+			}
+		})
+	}
+}
+
+func TestRolloutProgress(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	var p rolloutProgress
+	ds := daemonSet(2, appsv1.DaemonSetStatus{ObservedGeneration: 2, DesiredNumberScheduled: 3, UpdatedNumberScheduled: 1})
+	p.see(ds, t0)
+	p.see(ds, t0.Add(time.Minute)) // no change: the clock keeps running
+	if !p.at.Equal(t0) {
+		t.Errorf("unchanged rollout moved its clock to %v", p.at)
+	}
+	ds.Status.UpdatedNumberScheduled = 2
+	p.see(ds, t0.Add(2*time.Minute))
+	if !p.at.Equal(t0.Add(2 * time.Minute)) {
+		t.Errorf("a replaced pod did not restart the clock: %v", p.at)
+	}
 }

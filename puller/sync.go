@@ -86,6 +86,7 @@ func (c *controller) sync(ctx context.Context) (time.Time, error) {
 	if !rolloutInProgress(live) {
 		c.holdingSince = time.Time{} // the next rollout is timed afresh
 	}
+	c.progress.see(live, realNow)
 	if write {
 		if until, why := c.holdWrite(realNow, live, ev); !until.IsZero() {
 			writesHeld.WithLabelValues(why).Inc()
@@ -134,6 +135,12 @@ func (c *controller) holdWrite(realNow time.Time, live *appsv1.DaemonSet, ev ima
 	}
 	wait := c.opts.RolloutWait.Duration
 	if wait <= 0 || !rolloutInProgress(live) || unblocksRollout(live, ev) {
+		return time.Time{}, ""
+	}
+	// A rollout that replaces no pod for a while is stuck, not slow: an
+	// unreachable node whose old pod never terminates, or (below 100%
+	// maxUnavailable) nodes whose new pods never become available.
+	if realNow.Sub(c.progress.at) > stallAfter*c.opts.WriteInterval.Duration {
 		return time.Time{}, ""
 	}
 	// The rollout started at our last write; one started by an earlier

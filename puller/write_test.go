@@ -36,6 +36,16 @@ func TestWriteDaemonSetConflict(t *testing.T) {
 					updates++
 					if left > 0 {
 						left--
+						// Someone else wrote meanwhile: a retry over the
+						// stale copy would conflict for real.
+						var cur appsv1.DaemonSet
+						if err := c.Get(ctx, client.ObjectKeyFromObject(obj), &cur); err != nil {
+							return err
+						}
+						cur.Status.NumberReady++
+						if err := c.Update(ctx, &cur); err != nil {
+							return err
+						}
 						return apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "daemonsets"}, obj.GetName(), fmt.Errorf("the object has been modified"))
 					}
 					return c.Update(ctx, obj, opts...)

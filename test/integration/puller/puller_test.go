@@ -496,6 +496,9 @@ func TestCorruptStateLosesNothing(t *testing.T) {
 func TestWriteWaitsForRollout(t *testing.T) {
 	e := newEnv(t)
 	e.opts.RolloutWait = metav1.Duration{Duration: time.Hour}
+	// A rollout that does not move for 6 windows is let go: 30 s here,
+	// well past the few seconds the held part of this test takes.
+	e.opts.WriteInterval = metav1.Duration{Duration: 5 * time.Second}
 	e.start(startOpts{})
 	a, b, c := "docker.io/org/a:1", "docker.io/org/b:1", "docker.io/org/c:1"
 	e.userPod("jupyter-a", "a", a)
