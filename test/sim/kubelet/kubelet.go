@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -312,15 +313,21 @@ func (k *Kubelet) patchStatus(ctx context.Context, pod *corev1.Pod, status corev
 		if err == nil || ctx.Err() != nil || apierrors.IsNotFound(err) {
 			return err
 		}
-		if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+		if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
 			k.opts.Log.Error(err, "writing pod status", "pod", pod.Namespace+"/"+pod.Name)
 			return err // a bug here: retrying would not help
 		}
-		k.opts.Log.Error(err, "writing pod status; retrying", "pod", pod.Namespace+"/"+pod.Name, "attempt", attempt)
+		if attempt == 1 || attempt%10 == 0 {
+			k.opts.Log.Error(err, "writing pod status; retrying", "pod", pod.Namespace+"/"+pod.Name, "attempt", attempt)
+		}
+		// Backing off, with jitter, so that a thousand pod workers do not
+		// retry in step against an API server that is already behind.
+		delay := min(time.Second<<min(attempt-1, 5), 30*time.Second)
+		delay += time.Duration(rand.Int64N(int64(delay)))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(delay):
 		}
 	}
 }
