@@ -17,9 +17,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
-	"prepuller.dev/prepuller/puller/imageset"
+	"prepuller.dev/prepuller/pkg/imageset"
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/puller/policy"
-	"prepuller.dev/prepuller/puller/userpod"
 )
 
 // controller is the one writer of the puller DaemonSet and its state. It

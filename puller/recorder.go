@@ -3,7 +3,7 @@ package puller
 import (
 	"sync/atomic"
 
-	"prepuller.dev/prepuller/puller/imageset"
+	"prepuller.dev/prepuller/pkg/imageset"
 )
 
 // sightingQueue is the webhook's way in. Record never blocks: the webhook

@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 
-	"prepuller.dev/prepuller/puller/imageset"
+	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/test/builder"
 )
 

@@ -5,7 +5,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 
-	"prepuller.dev/prepuller/puller/imageset"
+	"prepuller.dev/prepuller/pkg/imageset"
 )
 
 // rolloutInProgress reports whether the DaemonSet controller has not yet

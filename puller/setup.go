@@ -11,14 +11,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	"prepuller.dev/prepuller/puller/imageref"
-	"prepuller.dev/prepuller/puller/imageset"
+	"prepuller.dev/prepuller/pkg/imageref"
+	"prepuller.dev/prepuller/pkg/imageset"
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/puller/policy"
-	"prepuller.dev/prepuller/puller/userpod"
 )
 
 // NodeInventory is what the puller needs from the node inventory (package
-// puller/inventory implements it).
+// pkg/inventory implements it).
 type NodeInventory interface {
 	// SizeOf returns an image's size as some node reports it.
 	SizeOf(image string) (int64, bool)

@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"prepuller.dev/prepuller/puller/imageset"
+	"prepuller.dev/prepuller/pkg/imageset"
 )
 
 // StateKey is the ConfigMap key holding the image set as JSON.

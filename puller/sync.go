@@ -14,8 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"prepuller.dev/prepuller/puller/imageref"
-	"prepuller.dev/prepuller/puller/imageset"
+	"prepuller.dev/prepuller/pkg/imageref"
+	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/puller/quarantine"
 	"prepuller.dev/prepuller/puller/render"
 )

@@ -6,9 +6,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"prepuller.dev/prepuller/puller/imageref"
-	"prepuller.dev/prepuller/puller/imageset"
-	"prepuller.dev/prepuller/puller/userpod"
+	"prepuller.dev/prepuller/pkg/imageref"
+	"prepuller.dev/prepuller/pkg/imageset"
+	"prepuller.dev/prepuller/pkg/userpod"
 )
 
 // watchNorm memoizes the watch's normalization: every sync lists every

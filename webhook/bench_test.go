@@ -6,9 +6,9 @@ import (
 	"syscall"
 	"testing"
 
-	"prepuller.dev/prepuller/puller/imageset"
-	"prepuller.dev/prepuller/puller/inventory"
-	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
+	"prepuller.dev/prepuller/pkg/imageset"
+	"prepuller.dev/prepuller/pkg/inventory"
+	it "prepuller.dev/prepuller/pkg/inventory/inventorytest"
 	"prepuller.dev/prepuller/test/builder"
 )
 

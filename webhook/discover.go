@@ -5,8 +5,8 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"prepuller.dev/prepuller/puller/imageset"
-	"prepuller.dev/prepuller/puller/userpod"
+	"prepuller.dev/prepuller/pkg/imageset"
+	"prepuller.dev/prepuller/pkg/userpod"
 )
 
 // normCacheSize bounds the normalization cache. A hub has tens of images;

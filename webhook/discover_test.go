@@ -8,7 +8,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"prepuller.dev/prepuller/puller/userpod"
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/test/builder"
 	wt "prepuller.dev/prepuller/webhook/webhooktest"
 )

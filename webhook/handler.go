@@ -10,10 +10,10 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"prepuller.dev/prepuller/puller/imageref"
-	"prepuller.dev/prepuller/puller/imageset"
-	"prepuller.dev/prepuller/puller/inventory"
-	"prepuller.dev/prepuller/puller/userpod"
+	"prepuller.dev/prepuller/pkg/imageref"
+	"prepuller.dev/prepuller/pkg/imageset"
+	"prepuller.dev/prepuller/pkg/inventory"
+	"prepuller.dev/prepuller/pkg/userpod"
 )
 
 // Path is where the webhook server serves the handler.

@@ -19,10 +19,10 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"prepuller.dev/prepuller/puller/imageset"
-	"prepuller.dev/prepuller/puller/inventory"
-	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
-	"prepuller.dev/prepuller/puller/userpod"
+	"prepuller.dev/prepuller/pkg/imageset"
+	"prepuller.dev/prepuller/pkg/inventory"
+	it "prepuller.dev/prepuller/pkg/inventory/inventorytest"
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/test/builder"
 	wt "prepuller.dev/prepuller/webhook/webhooktest"
 )

@@ -7,7 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"prepuller.dev/prepuller/puller/userpod"
+	"prepuller.dev/prepuller/pkg/userpod"
 )
 
 // Options configure which pods the webhook looks at and how it steers them.

@@ -8,7 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
-	"prepuller.dev/prepuller/puller/inventory"
+	"prepuller.dev/prepuller/pkg/inventory"
 )
 
 // MarkerLabel makes the webhook's own affinity term recognizable: the term

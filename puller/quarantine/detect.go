@@ -10,7 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"prepuller.dev/prepuller/puller/imageref"
+	"prepuller.dev/prepuller/pkg/imageref"
 	"prepuller.dev/prepuller/puller/render"
 )
 

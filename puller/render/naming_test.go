@@ -7,7 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"prepuller.dev/prepuller/puller/imageref"
+	"prepuller.dev/prepuller/pkg/imageref"
 )
 
 func TestContainerName(t *testing.T) {

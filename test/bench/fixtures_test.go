@@ -16,9 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"prepuller.dev/prepuller/puller/imageset"
-	"prepuller.dev/prepuller/puller/inventory"
-	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
+	"prepuller.dev/prepuller/pkg/imageset"
+	"prepuller.dev/prepuller/pkg/inventory"
+	it "prepuller.dev/prepuller/pkg/inventory/inventorytest"
 	"prepuller.dev/prepuller/test/builder"
 	"prepuller.dev/prepuller/webhook"
 )

@@ -8,9 +8,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"prepuller.dev/prepuller/puller/imageset"
-	"prepuller.dev/prepuller/puller/inventory"
-	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
+	"prepuller.dev/prepuller/pkg/imageset"
+	"prepuller.dev/prepuller/pkg/inventory"
+	it "prepuller.dev/prepuller/pkg/inventory/inventorytest"
 )
 
 // Scale of the memory benchmark.

@@ -19,9 +19,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"prepuller.dev/prepuller/pkg/imageref"
+	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/puller"
-	"prepuller.dev/prepuller/puller/imageref"
-	"prepuller.dev/prepuller/puller/imageset"
 	"prepuller.dev/prepuller/test/cluster"
 	"prepuller.dev/prepuller/webhook"
 )

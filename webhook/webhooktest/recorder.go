@@ -6,7 +6,7 @@ package webhooktest
 import (
 	"sync"
 
-	"prepuller.dev/prepuller/puller/imageset"
+	"prepuller.dev/prepuller/pkg/imageset"
 )
 
 // Recorder records sightings in memory. It is a real, if simple,

@@ -12,8 +12,8 @@ import (
 
 	"prepuller.dev/prepuller/certs"
 	"prepuller.dev/prepuller/cmd/prepuller/config"
+	"prepuller.dev/prepuller/pkg/inventory"
 	"prepuller.dev/prepuller/puller"
-	"prepuller.dev/prepuller/puller/inventory"
 	"prepuller.dev/prepuller/webhook"
 )
 

@@ -26,9 +26,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"prepuller.dev/prepuller/pkg/imageref"
+	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/puller"
-	"prepuller.dev/prepuller/puller/imageref"
-	"prepuller.dev/prepuller/puller/imageset"
 	"prepuller.dev/prepuller/puller/render"
 	"prepuller.dev/prepuller/test/builder"
 )

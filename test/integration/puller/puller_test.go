@@ -13,8 +13,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/puller"
-	"prepuller.dev/prepuller/puller/imageset"
 	"prepuller.dev/prepuller/puller/render"
 )
 

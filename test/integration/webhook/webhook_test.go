@@ -21,10 +21,10 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"prepuller.dev/prepuller/pkg/imageset"
+	"prepuller.dev/prepuller/pkg/inventory"
+	it "prepuller.dev/prepuller/pkg/inventory/inventorytest"
 	"prepuller.dev/prepuller/puller"
-	"prepuller.dev/prepuller/puller/imageset"
-	"prepuller.dev/prepuller/puller/inventory"
-	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
 	"prepuller.dev/prepuller/test/builder"
 	"prepuller.dev/prepuller/webhook"
 	wt "prepuller.dev/prepuller/webhook/webhooktest"

@@ -7,7 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
+	it "prepuller.dev/prepuller/pkg/inventory/inventorytest"
 )
 
 const (

@@ -14,7 +14,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
-	"prepuller.dev/prepuller/puller/imageref"
+	"prepuller.dev/prepuller/pkg/imageref"
 )
 
 // Inventory is safe for concurrent use. The zero value is not usable; call

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"testing"
 
-	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
+	it "prepuller.dev/prepuller/pkg/inventory/inventorytest"
 )
 
 // Readers (the webhook) and writers (informer handlers) at once; run with

@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"prepuller.dev/prepuller/puller/imageref"
+	"prepuller.dev/prepuller/pkg/imageref"
 	"prepuller.dev/prepuller/test/builder"
 )
 

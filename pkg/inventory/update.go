@@ -9,7 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"prepuller.dev/prepuller/puller/imageref"
+	"prepuller.dev/prepuller/pkg/imageref"
 )
 
 // HostnameLabel names nodes in steering terms. matchFields on metadata.name

@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	toolscache "k8s.io/client-go/tools/cache"
 
-	it "prepuller.dev/prepuller/puller/inventory/inventorytest"
+	it "prepuller.dev/prepuller/pkg/inventory/inventorytest"
 )
 
 // The Pod informer carries user pods too; only the puller's pods count.
