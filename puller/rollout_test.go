@@ -99,7 +99,7 @@ func TestHoldWrite(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			c := &controller{
+			c := &reconciler{
 				opts:      Options{WriteInterval: duration(10 * time.Second), RolloutWait: duration(5 * time.Minute)},
 				lastWrite: tc.lastWrite,
 				progress:  rolloutProgress{generation: tc.live.Generation, updated: tc.live.Status.UpdatedNumberScheduled, at: tc.moved},

@@ -1,15 +1,27 @@
 package puller
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"prepuller.dev/prepuller/pkg/imageref"
 	"prepuller.dev/prepuller/pkg/imageset"
@@ -32,59 +44,88 @@ type NodeInventory interface {
 type Deps struct {
 	// Namespace is prepuller's namespace: the DaemonSet and state live there.
 	Namespace string
+	// Scope decides which user pods are learned from. Required: it is the
+	// one the webhook decides with (userpod.Options.Scope, parsed once), so
+	// the watch leaves alone exactly the pods the webhook leaves alone.
+	Scope *userpod.Scope
 	// Inventory may be nil (sizes and node shares are then unknown).
 	Inventory NodeInventory
-	// Clock is optional; nil uses the real clock.
+	// Clock is optional; nil uses the real clock. Every timer of the
+	// puller (write window, rollout hold, stall detection, state flush,
+	// admission expiry) reads it.
 	Clock clock.PassiveClock
-	// UserPodSelector selects user pods in the manager's cache. Required:
-	// pass the webhook's selector (webhook.podSelector), the one the cache
-	// is configured with, so the puller and the webhook agree on what a
-	// user pod is.
-	UserPodSelector labels.Selector
-	// Scope decides which user pods the watch learns from. Pass the
-	// webhook's (webhook.Options.Scope), so that the watch leaves alone
-	// exactly the pods the webhook leaves alone (other namespaces, the
-	// prepuller.dev/skip opt-out). Nil: UserPodSelector in every namespace
-	// but Namespace.
-	Scope *userpod.Scope
+	// Metrics is where the puller's series are registered; nil uses
+	// controller-runtime's registry, which the manager serves.
+	Metrics prometheus.Registerer
 }
 
-// queueSize bounds the sightings waiting for the controller; the webhook
-// never waits for room (see sightingQueue.Record).
-const queueSize = 4096
+// admissionQueueSize bounds the admissions waiting to be confirmed by the
+// pod watch, and the confirmed pods waiting for the reconciler.
+const admissionQueueSize = 4096
 
-// Setup adds the puller controller to the manager and returns the recorder
-// the webhook reports sightings to. The controller runs only on the leader.
+// Setup adds the puller reconciler to the manager and returns the recorder
+// the webhook reports admissions to. The reconciler, and the cache of user
+// pods only it reads, run on the leader only.
 func Setup(mgr manager.Manager, opts Options, deps Deps) (imageset.Recorder, error) {
-	c, err := newController(mgr, opts, deps)
+	r, err := newReconciler(mgr, opts, deps)
 	if err != nil {
 		return nil, err
 	}
-	if err := mgr.Add(c); err != nil {
-		return nil, fmt.Errorf("adding puller controller: %w", err)
+	leaderCache, err := cache.New(mgr.GetConfig(), leaderCacheOptions(mgr, opts, deps))
+	if err != nil {
+		return nil, fmt.Errorf("creating the leader's cache: %w", err)
 	}
-	return c.queue, nil
+	if err := mgr.Add(leaderOnly{leaderCache}); err != nil {
+		return nil, fmt.Errorf("adding the leader's cache: %w", err)
+	}
+	r.userPods = leaderCache
+	r.daemonSets = leaderCache
+
+	err = ctrl.NewControllerManagedBy(mgr).
+		Named("puller").
+		WithOptions(controller.Options{
+			// One writer of one object: the reconciler owns the image
+			// set and needs no locks.
+			MaxConcurrentReconciles: 1,
+			RecoverPanic:            ptr.To(true),
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 2*time.Minute),
+		}).
+		// One reconcile at start, events or not: an empty cluster still
+		// needs its (empty) DaemonSet, and a restored state its sync.
+		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			q.Add(r.key())
+			return nil
+		})).
+		WatchesRawSource(source.Kind(leaderCache, &corev1.Pod{}, r.userPodHandler())).
+		WatchesRawSource(source.Kind(leaderCache, &appsv1.DaemonSet{}, wakeHandler[*appsv1.DaemonSet](r.key()))).
+		WatchesRawSource(source.Kind(mgr.GetCache(), &corev1.Pod{}, wakeHandler[*corev1.Pod](r.key()), predicate.NewTypedPredicateFuncs(r.isPullerPod))).
+		Complete(r)
+	if err != nil {
+		return nil, fmt.Errorf("building puller controller: %w", err)
+	}
+	// The admissions are confirmed by the leader only; a follower's webhook
+	// drops them (the leader's watch sees every pod that exists anyway).
+	go func() {
+		<-mgr.Elected()
+		r.admissions.lead()
+	}()
+	return r.admissions, nil
 }
 
-func newController(mgr manager.Manager, opts Options, deps Deps) (*controller, error) {
+func newReconciler(mgr manager.Manager, opts Options, deps Deps) (*reconciler, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid puller options: %w", err)
 	}
 	if deps.Namespace == "" {
-		return nil, fmt.Errorf("puller: namespace must not be empty")
+		return nil, errors.New("namespace must not be empty")
+	}
+	if deps.Scope == nil || deps.Scope.Selector == nil || deps.Scope.Selector.Empty() {
+		// Empty would make every pod in the cluster a user pod.
+		return nil, errors.New("a user pod scope with a selector is required")
 	}
 	pol, err := policy.New(opts.Allow, opts.Deny)
 	if err != nil {
 		return nil, fmt.Errorf("puller policy: %w", err)
-	}
-	userSel := deps.UserPodSelector
-	if userSel == nil || userSel.Empty() {
-		// Empty would make every pod in the cluster a user pod.
-		return nil, fmt.Errorf("puller: a user pod selector is required")
-	}
-	scope := deps.Scope
-	if scope == nil {
-		scope = &userpod.Scope{Namespaces: userpod.NewNamespaces(nil, nil, deps.Namespace), Selector: userSel}
 	}
 	var static []string
 	for _, img := range opts.StaticImages {
@@ -98,35 +139,77 @@ func newController(mgr manager.Manager, opts Options, deps Deps) (*controller, e
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	return &controller{
-		opts:      opts,
-		ns:        deps.Namespace,
-		inv:       deps.Inventory,
-		clock:     clk,
-		userSel:   userSel,
-		scope:     scope,
-		pullerSel: PodSelector(opts),
-		policy:    pol,
-		static:    static,
-		client:    mgr.GetClient(),
-		reader:    mgr.GetAPIReader(),
-		cache:     mgr.GetCache(),
-		events:    mgr.GetEventRecorder("prepuller-puller"),
-		queue:     newSightingQueue(queueSize),
-		wake:      make(chan struct{}, 1),
-		warned:    map[string]bool{},
+	reg := deps.Metrics
+	if reg == nil {
+		reg = crmetrics.Registry
+	}
+	m, err := newPullerMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &reconciler{
+		m:          m,
+		opts:       opts,
+		ns:         deps.Namespace,
+		inv:        deps.Inventory,
+		clock:      clk,
+		scope:      deps.Scope,
+		pullerSel:  PodSelector(opts),
+		policy:     pol,
+		static:     static,
+		norm:       imageref.NewCache(normCacheSize),
+		client:     mgr.GetClient(),
+		reader:     mgr.GetAPIReader(),
+		pullerPods: mgr.GetCache(),
+		events:     mgr.GetEventRecorder("prepuller-puller"),
+		admissions: newAdmissions(admissionQueueSize, clk, m),
+		warned:     newWarnedSet(maxWarned),
 	}, nil
 }
 
-// CacheByObject is the manager cache configuration the puller needs besides
-// pods: its own DaemonSet only, so that deleting or editing it wakes the
-// controller without a cluster-wide DaemonSet watch. Merge it into
-// cache.Options.ByObject.
-func CacheByObject(opts Options, namespace string) map[client.Object]cache.ByObject {
-	return map[client.Object]cache.ByObject{
-		&appsv1.DaemonSet{}: {
-			Namespaces: map[string]cache.Config{namespace: {}},
-			Field:      fields.OneTermEqualSelector("metadata.name", opts.DaemonSetName),
+// leaderCacheOptions: user pods (stripped of managed fields) in the scope's
+// namespaces, and the puller's own DaemonSet. Only the leader reads them, so
+// only the leader holds them: a follower's memory is the webhook's.
+func leaderCacheOptions(mgr manager.Manager, opts Options, deps Deps) cache.Options {
+	podCfg := cache.ByObject{Label: deps.Scope.Selector}
+	if ns := deps.Scope.Namespaces; ns.Only {
+		podCfg.Namespaces = map[string]cache.Config{}
+		for _, n := range ns.Include {
+			podCfg.Namespaces[n] = cache.Config{}
+		}
+	}
+	return cache.Options{
+		Scheme:           mgr.GetScheme(),
+		Mapper:           mgr.GetRESTMapper(),
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}: podCfg,
+			&appsv1.DaemonSet{}: {
+				Namespaces: map[string]cache.Config{deps.Namespace: {}},
+				Field:      fields.OneTermEqualSelector("metadata.name", opts.DaemonSetName),
+			},
 		},
 	}
 }
+
+// CacheByObject is what the manager's shared cache, which every replica
+// starts, must hold for the puller: its pods in prepuller's namespace (the
+// node inventory reads them on every replica; the reconciler reads them
+// for quarantine). User pods are not in it: see leaderCacheOptions.
+func CacheByObject(opts Options, namespace string) map[client.Object]cache.ByObject {
+	return map[client.Object]cache.ByObject{
+		&corev1.Pod{}: {Namespaces: map[string]cache.Config{namespace: {LabelSelector: PodSelector(opts)}}},
+	}
+}
+
+// leaderOnly starts a cache on the leader only.
+type leaderOnly struct{ cache.Cache }
+
+var (
+	_ manager.Runnable               = leaderOnly{}
+	_ manager.LeaderElectionRunnable = leaderOnly{}
+)
+
+func (leaderOnly) NeedLeaderElection() bool { return true }
+
+func (l leaderOnly) Start(ctx context.Context) error { return l.Cache.Start(ctx) }

@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"prepuller.dev/prepuller/pkg/imageset"
@@ -22,44 +21,30 @@ import (
 // StateKey is the ConfigMap key holding the image set as JSON.
 const StateKey = "state.json"
 
-// loadWithRetry loads the state, retrying API errors until ctx ends. It
-// must not give up: starting with an empty set would drop every image.
-func (c *controller) loadWithRetry(ctx context.Context) error {
-	log := logf.FromContext(ctx)
-	return wait.ExponentialBackoffWithContext(ctx, wait.Backoff{Duration: time.Second, Factor: 2, Steps: 1 << 30, Cap: time.Minute},
-		func(ctx context.Context) (bool, error) {
-			if err := c.load(ctx); err != nil {
-				log.Error(err, "Loading puller state; retrying")
-				return false, nil
-			}
-			return true, nil
-		})
-}
-
 // load reads the persisted set. A missing ConfigMap starts from what the
 // live DaemonSet pulls. A corrupt one is kept aside in a new ConfigMap (so
 // nothing is lost), reported, and replaced by the same recovery.
-func (c *controller) load(ctx context.Context) error {
+func (r *reconciler) load(ctx context.Context) error {
 	log := logf.FromContext(ctx)
 	var cm corev1.ConfigMap
-	err := c.reader.Get(ctx, types.NamespacedName{Namespace: c.ns, Name: c.opts.StateConfigMapName}, &cm)
+	err := r.reader.Get(ctx, types.NamespacedName{Namespace: r.ns, Name: r.opts.StateConfigMapName}, &cm)
 	switch {
 	case apierrors.IsNotFound(err):
-		log.Info("No puller state yet; starting from the live DaemonSet", "configMap", c.opts.StateConfigMapName)
-		return c.recover(ctx)
+		log.Info("No puller state yet; starting from the live DaemonSet", "configMap", r.opts.StateConfigMapName)
+		return r.recover(ctx)
 	case err != nil:
 		return fmt.Errorf("reading puller state: %w", err)
 	}
 	data, ok := cm.Data[StateKey]
 	if !ok {
-		return c.recover(ctx)
+		return r.recover(ctx)
 	}
 	set, err := imageset.Decode([]byte(data))
 	if err == nil {
-		c.set = set
-		c.savedData = data
-		c.savedPrint = set.Fingerprint()
-		c.lastState = time.Now()
+		r.set = set
+		r.savedData = data
+		r.savedPrint = set.Fingerprint()
+		r.lastState = r.clock.Now()
 		log.Info("Loaded puller state", "images", set.Len())
 		return nil
 	}
@@ -69,24 +54,24 @@ func (c *controller) load(ctx context.Context) error {
 	// another large ConfigMap per attempt.
 	backup := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      corruptCopyName(c.opts.StateConfigMapName, cm.ResourceVersion),
-			Namespace: c.ns,
-			Labels:    objectLabels(c.opts),
+			Name:      corruptCopyName(r.opts.StateConfigMapName, cm.ResourceVersion),
+			Namespace: r.ns,
+			Labels:    objectLabels(r.opts),
 		},
 		Data: map[string]string{StateKey: data},
 	}
-	if cerr := c.client.Create(ctx, backup); cerr != nil && !apierrors.IsAlreadyExists(cerr) {
-		return fmt.Errorf("puller state %s/%s is corrupt (%v) and keeping a copy failed: %w", c.ns, c.opts.StateConfigMapName, err, cerr)
+	if cerr := r.client.Create(ctx, backup); cerr != nil && !apierrors.IsAlreadyExists(cerr) {
+		return fmt.Errorf("puller state %s/%s is corrupt (%v) and keeping a copy failed: %w", r.ns, r.opts.StateConfigMapName, err, cerr)
 	}
 	log.Error(err, "Puller state is corrupt; kept a copy and rebuilding from the live DaemonSet and pods",
-		"configMap", c.opts.StateConfigMapName, "copy", backup.Name)
-	c.events.Eventf(&cm, nil, corev1.EventTypeWarning, ReasonStateCorrupt, "Load",
+		"configMap", r.opts.StateConfigMapName, "copy", backup.Name)
+	r.events.Eventf(&cm, nil, corev1.EventTypeWarning, ReasonStateCorrupt, "Load",
 		"State is corrupt (%v); copied to ConfigMap %s and rebuilt from the live DaemonSet and user pods", err, backup.Name)
-	if err := c.recover(ctx); err != nil {
+	if err := r.recover(ctx); err != nil {
 		return err
 	}
 	// Force a write: the corrupt payload must not be read again.
-	c.savedPrint = "corrupt"
+	r.savedPrint = "corrupt"
 	return nil
 }
 
@@ -107,13 +92,13 @@ func corruptCopyName(name, resourceVersion string) string {
 // the DaemonSet; user pods are learned at the first sync as always. It
 // reads the API server, not the cache: this runs once, before the first
 // sync, and must see the DaemonSet as it is.
-func (c *controller) recover(ctx context.Context) error {
-	live, err := c.getDaemonSet(ctx, c.reader)
+func (r *reconciler) recover(ctx context.Context) error {
+	live, err := r.getDaemonSet(ctx, r.reader)
 	if err != nil {
 		return err
 	}
-	c.set = imageset.New()
-	c.set.Recover(pullOrder(live), c.clock.Now())
+	r.set = imageset.New()
+	r.set.Recover(pullOrder(live), r.clock.Now())
 	return nil
 }
 
@@ -121,54 +106,54 @@ func (c *controller) recover(ctx context.Context) error {
 // Event once per episode, prepuller_puller_state_errors_total) and lets
 // the sync go on: the set is still in memory, and the DaemonSet must keep
 // following it.
-func (c *controller) persist(ctx context.Context, ev imageset.Evaluation, live *appsv1.DaemonSet) {
-	err := c.saveState(ctx, ev)
+func (r *reconciler) persist(ctx context.Context, now time.Time, ev imageset.Evaluation, live *appsv1.DaemonSet) {
+	err := r.saveState(ctx, now, ev)
 	if err == nil {
-		c.stateWarned = false
+		r.stateWarned = false
 		return
 	}
-	stateErrors.Inc()
-	logf.FromContext(ctx).Error(err, "Saving puller state failed; the DaemonSet is kept up to date anyway", "configMap", c.opts.StateConfigMapName)
-	if !c.stateWarned && live != nil {
-		c.stateWarned = true
-		c.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonStateNotSaved, "SaveState",
-			"Saving the learned images to ConfigMap %s failed (%v); a restart would rebuild them from this DaemonSet and the running pods", c.opts.StateConfigMapName, err)
+	r.m.stateErrors.Inc()
+	logf.FromContext(ctx).Error(err, "Saving puller state failed; the DaemonSet is kept up to date anyway", "configMap", r.opts.StateConfigMapName)
+	if !r.stateWarned && live != nil {
+		r.stateWarned = true
+		r.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonStateNotSaved, "SaveState",
+			"Saving the learned images to ConfigMap %s failed (%v); a restart would rebuild them from this DaemonSet and the running pods", r.opts.StateConfigMapName, err)
 	}
 }
 
 // saveState writes the set when something that matters changed, or when
 // only last-seen times changed and stateFlushInterval passed.
-func (c *controller) saveState(ctx context.Context, ev imageset.Evaluation) error {
-	print := c.set.Fingerprint()
-	if print == c.savedPrint && time.Since(c.lastState) < stateFlushInterval {
+func (r *reconciler) saveState(ctx context.Context, now time.Time, ev imageset.Evaluation) error {
+	print := r.set.Fingerprint()
+	if print == r.savedPrint && now.Sub(r.lastState) < stateFlushInterval {
 		return nil
 	}
 	active := map[string]bool{}
 	for _, e := range ev.Active {
 		active[e.Image] = true
 	}
-	data, shed, err := c.set.Encode(maxStateBytes, active)
+	data, shed, err := r.set.Encode(maxStateBytes, active)
 	if err != nil {
-		return fmt.Errorf("saving puller state: %w", err)
+		return fmt.Errorf("encoding puller state: %w", err)
 	}
 	if len(shed.Dropped) > 0 || shed.Shrunk > 0 {
 		logf.FromContext(ctx).Info("Puller state too large for a ConfigMap; left out the least recently seen images not pulled and cut the longest user lists",
 			"dropped", len(shed.Dropped), "shrunk", shed.Shrunk, "limitBytes", maxStateBytes)
 	}
-	if string(data) == c.savedData {
-		c.savedPrint, c.lastState = print, time.Now()
+	if string(data) == r.savedData {
+		r.savedPrint, r.lastState = print, now
 		return nil
 	}
-	key := types.NamespacedName{Namespace: c.ns, Name: c.opts.StateConfigMapName}
+	key := types.NamespacedName{Namespace: r.ns, Name: r.opts.StateConfigMapName}
 	var cm corev1.ConfigMap
-	err = c.reader.Get(ctx, key, &cm)
+	err = r.reader.Get(ctx, key, &cm)
 	switch {
 	case apierrors.IsNotFound(err):
 		cm = corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace, Labels: objectLabels(c.opts)},
+			ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace, Labels: objectLabels(r.opts)},
 			Data:       map[string]string{StateKey: string(data)},
 		}
-		if err := c.client.Create(ctx, &cm); err != nil {
+		if err := r.client.Create(ctx, &cm); err != nil {
 			return fmt.Errorf("creating puller state: %w", err)
 		}
 	case err != nil:
@@ -177,18 +162,18 @@ func (c *controller) saveState(ctx context.Context, ev imageset.Evaluation) erro
 		if cm.Labels == nil {
 			cm.Labels = map[string]string{}
 		}
-		for k, v := range objectLabels(c.opts) {
+		for k, v := range objectLabels(r.opts) {
 			cm.Labels[k] = v
 		}
 		if cm.Data == nil {
 			cm.Data = map[string]string{}
 		}
 		cm.Data[StateKey] = string(data)
-		if err := c.client.Update(ctx, &cm); err != nil {
+		if err := r.client.Update(ctx, &cm); err != nil {
 			return fmt.Errorf("writing puller state: %w", err)
 		}
 	}
-	stateWrites.Inc()
-	c.savedData, c.savedPrint, c.lastState = string(data), print, time.Now()
+	r.m.stateWrites.Inc()
+	r.savedData, r.savedPrint, r.lastState = string(data), print, now
 	return nil
 }

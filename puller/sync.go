@@ -43,55 +43,53 @@ const stateFlushInterval = 5 * time.Minute
 const maxStateBytes = 900 * 1024
 
 // sync brings the set, the state and the DaemonSet up to date. It returns
-// a non-zero time when a DaemonSet write had to wait for the window.
-func (c *controller) sync(ctx context.Context) (time.Time, error) {
+// a non-zero time when a DaemonSet write had to wait (window or rollout).
+func (r *reconciler) sync(ctx context.Context, now time.Time) (time.Time, error) {
 	log := logf.FromContext(ctx)
-	now := c.clock.Now()
 
-	if err := c.learnFromPods(ctx, now); err != nil {
+	if err := r.learnFromPods(ctx, now); err != nil {
 		return time.Time{}, err
 	}
-	c.set.SetStatic(c.static, now)
-	if c.inv != nil {
-		for _, e := range c.set.Entries() {
-			if size, ok := c.inv.SizeOf(e.Image); ok {
+	r.set.SetStatic(r.static, now)
+	if r.inv != nil {
+		for _, e := range r.set.Entries() {
+			if size, ok := r.inv.SizeOf(e.Image); ok {
 				e.Size = size
 			}
 		}
 	}
 
-	// From the manager's cache, which holds exactly this DaemonSet
-	// (CacheByObject): no API call per sync.
-	live, err := c.getDaemonSet(ctx, c.client)
+	// From the leader's cache, which holds exactly this DaemonSet: no API
+	// call per sync.
+	live, err := r.getDaemonSet(ctx, r.daemonSets)
 	if err != nil {
 		return time.Time{}, err
 	}
-	if err := c.checkPullers(ctx, now, live); err != nil {
+	if err := r.checkPullers(ctx, now, live); err != nil {
 		return time.Time{}, err
 	}
 
-	ev := c.set.Evaluate(now, imageset.Rules{
-		TTL:            c.opts.TTL.Duration,
-		MaxImages:      c.opts.MaxImages,
-		NodeByteBudget: c.opts.NodeByteBudget,
-		MinUsers:       c.opts.MinUsers,
-		Allowed:        c.policy.Allowed,
+	ev := r.set.Evaluate(now, imageset.Rules{
+		TTL:            r.opts.TTL.Duration,
+		MaxImages:      r.opts.MaxImages,
+		NodeByteBudget: r.opts.NodeByteBudget,
+		MinUsers:       r.opts.MinUsers,
+		Allowed:        r.policy.Allowed,
 	})
-	desired, err := c.render(ev.Active, live)
+	desired, err := r.render(ev.Active, live)
 	if err != nil {
 		return time.Time{}, err
 	}
 	write := !render.UpToDate(desired, live)
-	realNow := time.Now()
 	if !rolloutInProgress(live) {
-		c.holdingSince = time.Time{} // the next rollout is timed afresh
+		r.holdingSince = time.Time{} // the next rollout is timed afresh
 	}
-	c.progress.see(live, realNow)
+	r.progress.see(live, now)
 	if write {
-		if until, why := c.holdWrite(realNow, live, ev); !until.IsZero() {
-			writesHeld.WithLabelValues(why).Inc()
-			c.updateMetrics(ev)
-			c.persist(ctx, ev, live)
+		if until, why := r.holdWrite(now, live, ev); !until.IsZero() {
+			r.m.writesHeld.WithLabelValues(why).Inc()
+			r.updateMetrics(ev)
+			r.persist(ctx, now, ev, live)
 			return until, nil
 		}
 	}
@@ -103,22 +101,22 @@ func (c *controller) sync(ctx context.Context) (time.Time, error) {
 			}
 		}
 	}
-	c.set.Prune(now, c.opts.TTL.Duration)
+	r.set.Prune(now, r.opts.TTL.Duration)
 	// State first: if the DaemonSet write then fails, the next sync (or the
 	// next leader) still knows every image. A state that cannot be saved
 	// must not stop the DaemonSet from following the images, though.
-	c.persist(ctx, ev, live)
+	r.persist(ctx, now, ev, live)
 	if write {
-		written, err := c.writeDaemonSet(ctx, desired, live)
+		written, err := r.writeDaemonSet(ctx, desired, live)
 		if err != nil {
 			return time.Time{}, err
 		}
-		c.lastWrite = time.Now()
-		c.holdingSince = time.Time{}
-		c.announce(live, written, ev, now)
+		r.lastWrite = now
+		r.holdingSince = time.Time{}
+		r.announce(live, written, ev, now)
 		log.Info("Wrote puller DaemonSet", "images", len(ev.Active), "generation", written.Generation)
 	}
-	c.updateMetrics(ev)
+	r.updateMetrics(ev)
 	return time.Time{}, nil
 }
 
@@ -129,30 +127,30 @@ func (c *controller) sync(ctx context.Context) (time.Time, error) {
 // the previous rollout: on large clusters a rollout outlasts the window,
 // and writing into it replaces pods that were just replaced. What is
 // learned meanwhile goes out in one write when the rollout is done.
-func (c *controller) holdWrite(realNow time.Time, live *appsv1.DaemonSet, ev imageset.Evaluation) (time.Time, string) {
-	if until := c.lastWrite.Add(c.opts.WriteInterval.Duration); realNow.Before(until) {
+func (r *reconciler) holdWrite(now time.Time, live *appsv1.DaemonSet, ev imageset.Evaluation) (time.Time, string) {
+	if until := r.lastWrite.Add(r.opts.WriteInterval.Duration); now.Before(until) {
 		return until, "window"
 	}
-	wait := c.opts.RolloutWait.Duration
+	wait := r.opts.RolloutWait.Duration
 	if wait <= 0 || !rolloutInProgress(live) || unblocksRollout(live, ev) {
 		return time.Time{}, ""
 	}
 	// A rollout that replaces no pod for a while is stuck, not slow: an
 	// unreachable node whose old pod never terminates, or (below 100%
 	// maxUnavailable) nodes whose new pods never become available.
-	if realNow.Sub(c.progress.at) > stallAfter*c.opts.WriteInterval.Duration {
+	if now.Sub(r.progress.at) > stallAfter*r.opts.WriteInterval.Duration {
 		return time.Time{}, ""
 	}
 	// The rollout started at our last write; one started by an earlier
 	// leader is timed from when this one first held for it.
-	since := c.lastWrite
+	since := r.lastWrite
 	if since.IsZero() {
-		if c.holdingSince.IsZero() {
-			c.holdingSince = realNow
+		if r.holdingSince.IsZero() {
+			r.holdingSince = now
 		}
-		since = c.holdingSince
+		since = r.holdingSince
 	}
-	if until := since.Add(wait); realNow.Before(until) {
+	if until := since.Add(wait); now.Before(until) {
 		return until, "rollout"
 	}
 	return time.Time{}, ""
@@ -162,47 +160,47 @@ func (c *controller) holdWrite(realNow time.Time, live *appsv1.DaemonSet, ev ima
 // running pods per image. The webhook's sightings are not enough: pods
 // created before install, while the webhook was down, or admitted by
 // another replica are learned here.
-func (c *controller) learnFromPods(ctx context.Context, now time.Time) error {
+func (r *reconciler) learnFromPods(ctx context.Context, now time.Time) error {
 	var pods corev1.PodList
 	// Read-only use (learn copies what it keeps): skip the cache's deep
 	// copy of every pod at every sync.
-	if err := c.cache.List(ctx, &pods, client.MatchingLabelsSelector{Selector: c.userSel}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.userPods.List(ctx, &pods, client.MatchingLabelsSelector{Selector: r.scope.Selector}, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing user pods: %w", err)
 	}
-	c.learn(pods.Items, now)
+	r.learn(pods.Items, now)
 	return nil
 }
 
 // checkPullers reads the puller pods and quarantines images that keep
 // failing to pull.
-func (c *controller) checkPullers(ctx context.Context, now time.Time, live *appsv1.DaemonSet) error {
+func (r *reconciler) checkPullers(ctx context.Context, now time.Time, live *appsv1.DaemonSet) error {
 	var pods corev1.PodList
 	// One pod per node, only read: copying a thousand of them at every
 	// sync is wasted work.
-	if err := c.cache.List(ctx, &pods, client.InNamespace(c.ns), client.MatchingLabelsSelector{Selector: c.pullerSel}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.pullerPods.List(ctx, &pods, client.InNamespace(r.ns), client.MatchingLabelsSelector{Selector: r.pullerSel}, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing puller pods: %w", err)
 	}
-	rep := quarantine.Detect(pods.Items, c.opts.FailureMinNodes)
-	c.reportInstall(ctx, rep.Install, live)
+	rep := quarantine.Detect(pods.Items, r.opts.FailureMinNodes)
+	r.reportInstall(ctx, rep.Install, live)
 	backoff := imageset.Backoff{
-		Grace:   c.opts.FailureGracePeriod.Duration,
-		Initial: c.opts.QuarantineBackoff.Duration,
-		Max:     c.opts.QuarantineMaxBackoff.Duration,
+		Grace:   r.opts.FailureGracePeriod.Duration,
+		Initial: r.opts.QuarantineBackoff.Duration,
+		Max:     r.opts.QuarantineMaxBackoff.Duration,
 	}
 	for img := range rep.Pulled {
-		c.set.MarkPulled(img, now)
+		r.set.MarkPulled(img, now)
 	}
-	for _, e := range c.set.Entries() {
+	for _, e := range r.set.Entries() {
 		f, failing := rep.Failing[e.Image]
 		if !failing {
-			c.set.MarkNotFailing(e.Image)
+			r.set.MarkNotFailing(e.Image)
 			continue
 		}
-		if c.set.MarkFailing(e.Image, now, backoff, f.Reason) {
-			q := c.set.Get(e.Image).Quarantine
+		if r.set.MarkFailing(e.Image, now, backoff, f.Reason) {
+			q := r.set.Get(e.Image).Quarantine
 			logf.FromContext(ctx).Info("Quarantined image that cannot be pulled", "image", e.Image, "reason", f.Reason, "retryAt", q.RetryAt, "attempt", q.Attempts)
 			if live != nil {
-				c.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonImageQuarantined, eventAction("Quarantine", e.Image),
+				r.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonImageQuarantined, eventAction("Quarantine", e.Image),
 					"Image %s cannot be pulled (%s); removed from the puller until %s (attempt %d)", e.Image, f.Reason, q.RetryAt.UTC().Format(time.RFC3339), q.Attempts)
 			}
 		}
@@ -214,32 +212,32 @@ func (c *controller) checkPullers(ctx context.Context, now time.Time, live *apps
 // wrong puller.image or puller.noopPath. Every image waits behind it, but
 // none fails itself, so quarantine never triggers and nothing else would
 // tell. One Warning Event per episode; the gauge follows every sync.
-func (c *controller) reportInstall(ctx context.Context, f *quarantine.Failure, live *appsv1.DaemonSet) {
+func (r *reconciler) reportInstall(ctx context.Context, f *quarantine.Failure, live *appsv1.DaemonSet) {
 	if f == nil {
-		installFailing.Set(0)
-		c.installWarned = false
+		r.m.installFailing.Set(0)
+		r.installWarned = false
 		return
 	}
-	installFailing.Set(1)
-	if c.installWarned {
+	r.m.installFailing.Set(1)
+	if r.installWarned {
 		return
 	}
 	logf.FromContext(ctx).Error(nil, "Puller pods cannot install the no-op program; no image is pulled. Check puller.image and puller.noopPath",
-		"image", f.Image, "noopPath", c.opts.NoopPath, "reason", f.Reason)
+		"image", f.Image, "noopPath", r.opts.NoopPath, "reason", f.Reason)
 	if live != nil {
-		c.installWarned = true
-		c.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonInstallFailing, "Install",
+		r.installWarned = true
+		r.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonInstallFailing, "Install",
 			"Container %s (image %s, command %s) fails (%s); no image is pulled until puller.image or puller.noopPath is fixed",
-			render.InstallContainerName, f.Image, c.opts.NoopPath, f.Reason)
+			render.InstallContainerName, f.Image, r.opts.NoopPath, f.Reason)
 	}
 }
 
-// getDaemonSet reads the puller DaemonSet from r: the cached client at
+// getDaemonSet reads the puller DaemonSet from rd: the leader's cache at
 // every sync, the uncached reader when loading or recovering the state.
 // The object may be shared with the cache: never modify it.
-func (c *controller) getDaemonSet(ctx context.Context, r client.Reader) (*appsv1.DaemonSet, error) {
+func (r *reconciler) getDaemonSet(ctx context.Context, rd client.Reader) (*appsv1.DaemonSet, error) {
 	var ds appsv1.DaemonSet
-	err := r.Get(ctx, types.NamespacedName{Namespace: c.ns, Name: c.opts.DaemonSetName}, &ds)
+	err := rd.Get(ctx, types.NamespacedName{Namespace: r.ns, Name: r.opts.DaemonSetName}, &ds)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -250,8 +248,8 @@ func (c *controller) getDaemonSet(ctx context.Context, r client.Reader) (*appsv1
 }
 
 // render builds the desired DaemonSet for the active images.
-func (c *controller) render(active []*imageset.Entry, live *appsv1.DaemonSet) (*appsv1.DaemonSet, error) {
-	secrets := append([]string(nil), c.opts.PullSecrets...)
+func (r *reconciler) render(active []*imageset.Entry, live *appsv1.DaemonSet) (*appsv1.DaemonSet, error) {
+	secrets := append([]string(nil), r.opts.PullSecrets...)
 	images := make([]render.Image, 0, len(active))
 	for _, e := range active {
 		policy := corev1.PullIfNotPresent
@@ -259,24 +257,24 @@ func (c *controller) render(active []*imageset.Entry, live *appsv1.DaemonSet) (*
 			policy = corev1.PullAlways
 		}
 		images = append(images, render.Image{Image: e.Image, PullPolicy: policy})
-		secrets = append(secrets, e.PullSecrets[c.ns]...)
-		c.warnForeignSecrets(e, live)
+		secrets = append(secrets, e.PullSecrets[r.ns]...)
+		r.warnForeignSecrets(e, live)
 	}
 	ds, err := render.DaemonSet(render.Input{
-		Name:              c.opts.DaemonSetName,
-		Namespace:         c.ns,
-		Labels:            objectLabels(c.opts),
-		SelectorLabels:    selectorLabels(c.opts),
-		PrepullerImage:    c.opts.Image,
-		NoopPath:          c.opts.NoopPath,
-		PauseImage:        c.opts.PauseImage,
+		Name:              r.opts.DaemonSetName,
+		Namespace:         r.ns,
+		Labels:            objectLabels(r.opts),
+		SelectorLabels:    selectorLabels(r.opts),
+		PrepullerImage:    r.opts.Image,
+		NoopPath:          r.opts.NoopPath,
+		PauseImage:        r.opts.PauseImage,
 		Images:            images,
 		PullSecrets:       secrets,
-		Tolerations:       c.opts.Tolerations,
-		NodeSelector:      c.opts.NodeSelector,
-		NodeAffinity:      c.opts.NodeAffinity,
-		PriorityClassName: c.opts.PriorityClassName,
-		MaxUnavailable:    c.opts.MaxUnavailable,
+		Tolerations:       r.opts.Tolerations,
+		NodeSelector:      r.opts.NodeSelector,
+		NodeAffinity:      r.opts.NodeAffinity,
+		PriorityClassName: r.opts.PriorityClassName,
+		MaxUnavailable:    r.opts.MaxUnavailable,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rendering puller DaemonSet: %w", err)
@@ -284,52 +282,54 @@ func (c *controller) render(active []*imageset.Entry, live *appsv1.DaemonSet) (*
 	return ds, nil
 }
 
-// warnForeignSecrets says, once per image and secret, that a pull secret
-// from another namespace cannot be used: a pod can only name secrets in its
-// own namespace.
-func (c *controller) warnForeignSecrets(e *imageset.Entry, live *appsv1.DaemonSet) {
+// warnForeignSecrets says, once per secret name, that a pull secret from
+// another namespace cannot be used: a pod can only name secrets in its own
+// namespace. One Warning per name, not per (image, namespace, secret): with
+// per-user namespaces that would be one per user.
+func (r *reconciler) warnForeignSecrets(e *imageset.Entry, live *appsv1.DaemonSet) {
+	if live == nil {
+		return
+	}
 	for ns, names := range e.PullSecrets {
-		if ns == c.ns {
+		if ns == r.ns {
 			continue
 		}
 		for _, name := range names {
-			key := e.Image + "|" + ns + "/" + name
-			if c.warned[key] || live == nil {
+			if !r.warned.first(name) {
 				continue
 			}
-			c.warned[key] = true
-			c.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonPullSecretElsewhere, eventAction("UseSecret", ns+"/"+name+" "+e.Image),
-				"Image %s is pulled with secret %s/%s, which the puller cannot use from namespace %s; copy it there and list it in puller.pullSecrets if nodes cannot pull the image without it",
-				e.Image, ns, name, c.ns)
+			r.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonPullSecretElsewhere, eventAction("UseSecret", name),
+				"Image %s is pulled with secret %s (seen in namespace %s), which the puller cannot use from namespace %s; copy it there and list it in puller.pullSecrets if nodes cannot pull the image without it",
+				e.Image, name, ns, r.ns)
 		}
 	}
 }
 
 // writeDaemonSet creates, updates or (when its immutable selector was
 // changed) recreates the DaemonSet.
-func (c *controller) writeDaemonSet(ctx context.Context, desired, live *appsv1.DaemonSet) (*appsv1.DaemonSet, error) {
+func (r *reconciler) writeDaemonSet(ctx context.Context, desired, live *appsv1.DaemonSet) (*appsv1.DaemonSet, error) {
 	if live != nil && render.SelectorChanged(desired, live) {
-		if err := c.client.Delete(ctx, live, client.PropagationPolicy("Background")); err != nil && !apierrors.IsNotFound(err) {
+		if err := r.client.Delete(ctx, live, client.PropagationPolicy("Background")); err != nil && !apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("deleting puller DaemonSet with a foreign selector: %w", err)
 		}
-		daemonSetWrites.WithLabelValues("recreate").Inc()
+		r.m.daemonSetWrites.WithLabelValues("recreate").Inc()
 		live = nil
 	}
 	if live == nil {
-		if err := c.client.Create(ctx, desired); err != nil {
+		if err := r.client.Create(ctx, desired); err != nil {
 			return nil, fmt.Errorf("creating puller DaemonSet: %w", err)
 		}
-		daemonSetWrites.WithLabelValues("create").Inc()
+		r.m.daemonSetWrites.WithLabelValues("create").Inc()
 		return desired, nil
 	}
 	upd := render.ForUpdate(desired, live)
-	err := c.client.Update(ctx, upd)
+	err := r.client.Update(ctx, upd)
 	if apierrors.IsConflict(err) {
 		// The cached copy was behind: the DaemonSet controller writes the
 		// status all through a rollout. Once more over a fresh read, so
 		// the images do not wait for the next window; a second conflict
 		// means someone else is writing, and the next sync looks again.
-		fresh, gerr := c.getDaemonSet(ctx, c.reader)
+		fresh, gerr := r.getDaemonSet(ctx, r.reader)
 		switch {
 		case gerr != nil:
 			return nil, gerr
@@ -337,38 +337,37 @@ func (c *controller) writeDaemonSet(ctx context.Context, desired, live *appsv1.D
 			return nil, fmt.Errorf("updating puller DaemonSet: it was deleted or replaced meanwhile: %w", err)
 		}
 		upd = render.ForUpdate(desired, fresh)
-		err = c.client.Update(ctx, upd)
+		err = r.client.Update(ctx, upd)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("updating puller DaemonSet: %w", err)
 	}
-	daemonSetWrites.WithLabelValues("update").Inc()
+	r.m.daemonSetWrites.WithLabelValues("update").Inc()
 	return upd, nil
 }
 
-// announce emits an Event per image added to or removed from the DaemonSet
-// and records how long added images waited since first seen.
-func (c *controller) announce(live, written *appsv1.DaemonSet, ev imageset.Evaluation, now time.Time) {
+// announce emits one Event for the images a write added and one for those
+// it removed, and records how long added images waited since first seen.
+// One Event per write, not per image: a burst of new images must not queue
+// a burst of Events behind the client's rate limit.
+func (r *reconciler) announce(live, written *appsv1.DaemonSet, ev imageset.Evaluation, now time.Time) {
 	before := daemonSetImages(live)
 	after := daemonSetImages(written)
+	var added []string
 	for i, e := range ev.Ranked {
-		if before[e.Image] {
+		if before[e.Image] || !after[e.Image] {
 			continue
 		}
 		if e.AddedAt != nil && e.AddedAt.Equal(now) {
-			firstSightToDaemonSet.Observe(now.Sub(e.FirstSeen).Seconds())
+			r.m.firstSightToDaemonSet.Observe(now.Sub(e.FirstSeen).Seconds())
 		}
-		c.events.Eventf(written, nil, corev1.EventTypeNormal, ReasonImageAdded, eventAction("Pull", e.Image),
-			"Pulling %s on every node (rank %d, %d users)", e.Image, i+1, len(e.Users))
+		added = append(added, fmt.Sprintf("%s (rank %d, %d users)", e.Image, i+1, len(e.Users)))
 	}
 	var gone []string
 	for img := range before {
-		if !after[img] {
-			gone = append(gone, img)
+		if after[img] {
+			continue
 		}
-	}
-	sort.Strings(gone)
-	for _, img := range gone {
 		why := "no longer learned"
 		if d, ok := ev.Decisions[img]; ok {
 			why = string(d.State)
@@ -376,9 +375,38 @@ func (c *controller) announce(live, written *appsv1.DaemonSet, ev imageset.Evalu
 				why += ": " + d.Reason
 			}
 		}
-		c.events.Eventf(written, nil, corev1.EventTypeNormal, ReasonImageRemoved, eventAction("Unpull", img),
-			"Stopped pulling %s (%s)", img, why)
+		gone = append(gone, fmt.Sprintf("%s (%s)", img, why))
 	}
+	sort.Strings(gone)
+	write := fmt.Sprintf("generation %d", written.Generation)
+	if len(added) > 0 {
+		r.events.Eventf(written, nil, corev1.EventTypeNormal, ReasonImageAdded, eventAction("Pull", write),
+			"Pulling %d new images on every node: %s", len(added), joinNote(added))
+	}
+	if len(gone) > 0 {
+		r.events.Eventf(written, nil, corev1.EventTypeNormal, ReasonImageRemoved, eventAction("Unpull", write),
+			"Stopped pulling %d images: %s", len(gone), joinNote(gone))
+	}
+}
+
+// maxNote keeps an Event's note under the API server's 1 KiB limit with
+// room for the sentence around the list.
+const maxNote = 900
+
+// joinNote lists items until maxNote, then says how many more there are.
+func joinNote(items []string) string {
+	var b strings.Builder
+	for i, it := range items {
+		if b.Len()+len(it) > maxNote {
+			fmt.Fprintf(&b, "and %d more", len(items)-i)
+			break
+		}
+		b.WriteString(it)
+		if i < len(items)-1 {
+			b.WriteString("; ")
+		}
+	}
+	return b.String()
 }
 
 // daemonSetImages returns the normalized images a DaemonSet pulls (its
@@ -409,30 +437,30 @@ func pullOrder(ds *appsv1.DaemonSet) []string {
 	return out
 }
 
-func (c *controller) updateMetrics(ev imageset.Evaluation) {
+func (r *reconciler) updateMetrics(ev imageset.Evaluation) {
 	for st, n := range ev.Count() {
-		imagesByState.WithLabelValues(string(st)).Set(float64(n))
+		r.m.imagesByState.WithLabelValues(string(st)).Set(float64(n))
 	}
-	if c.inv == nil {
+	if r.inv == nil {
 		return
 	}
-	if c.shared == nil {
-		c.shared = map[string]bool{}
+	if r.shared == nil {
+		r.shared = map[string]bool{}
 	}
 	now := map[string]bool{}
-	eligible := c.inv.EligibleNodes()
+	eligible := r.inv.EligibleNodes()
 	for _, e := range ev.Active {
 		now[e.Image] = true
 		share := 0.0
 		if eligible > 0 {
-			share = float64(c.inv.HolderCount(e.Image)) / float64(eligible)
+			share = float64(r.inv.HolderCount(e.Image)) / float64(eligible)
 		}
-		nodeShare.WithLabelValues(e.Image).Set(share)
+		r.m.nodeShare.WithLabelValues(e.Image).Set(share)
 	}
-	for img := range c.shared {
+	for img := range r.shared {
 		if !now[img] {
-			nodeShare.DeleteLabelValues(img)
+			r.m.nodeShare.DeleteLabelValues(img)
 		}
 	}
-	c.shared = now
+	r.shared = now
 }

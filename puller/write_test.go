@@ -55,7 +55,7 @@ func TestWriteDaemonSetConflict(t *testing.T) {
 			if err := k.Get(ctx, client.ObjectKeyFromObject(stored), &live); err != nil {
 				t.Fatal(err)
 			}
-			c := &controller{client: k, reader: k, ns: stored.Namespace, opts: Options{DaemonSetName: stored.Name}}
+			c := &reconciler{m: testMetrics(t), client: k, reader: k, ns: stored.Namespace, opts: Options{DaemonSetName: stored.Name}}
 			desired := named(daemonSet(1, appsv1.DaemonSetStatus{}, "docker.io/org/a:1", "docker.io/org/b:1"))
 
 			_, err := c.writeDaemonSet(ctx, desired, &live)

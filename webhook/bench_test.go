@@ -23,7 +23,7 @@ func cpuTime() int64 {
 
 type discardRecorder struct{}
 
-func (discardRecorder) Record(imageset.Sighting) {}
+func (discardRecorder) Admitted(imageset.Admission) {}
 
 // benchInventory builds n nodes named like cloud nodes, each reporting 50
 // images (the kubelet's cap): 45 from a pool of 500 and 5 steering images
@@ -59,7 +59,7 @@ func BenchmarkHandle(b *testing.B) {
 		inv := benchInventory(nodes)
 		for _, image := range []string{"few", "most", "half", "all"} {
 			b.Run(fmt.Sprintf("nodes=%d/image=%s", nodes, image), func(b *testing.B) {
-				h, err := NewHandler(DefaultOptions(), Deps{Namespace: ownNS, Recorder: discardRecorder{}, Inventory: inv})
+				h, err := NewHandler(DefaultOptions(), testDeps(discardRecorder{}, inv))
 				if err != nil {
 					b.Fatal(err)
 				}

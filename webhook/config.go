@@ -4,6 +4,8 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"prepuller.dev/prepuller/pkg/userpod"
 )
 
 // WebhookName is the name of the one webhook in the configuration.
@@ -15,10 +17,10 @@ const WebhookName = "steer.pods.prepuller.dev"
 // the handler checks the same scope again.
 //
 // If the selector does not parse, the objectSelector selects nothing rather
-// than everything; Options.Validate reports the error.
-func MutatingWebhookConfiguration(name string, opts Options, ownNamespace string, clientConfig admissionregistrationv1.WebhookClientConfig) *admissionregistrationv1.MutatingWebhookConfiguration {
-	objectSelector, err := metav1.ParseToLabelSelector(opts.PodSelector)
-	if err != nil || opts.PodSelector == "" {
+// than everything; userpod.Options.Validate reports the error.
+func MutatingWebhookConfiguration(name string, pods userpod.Options, ownNamespace string, clientConfig admissionregistrationv1.WebhookClientConfig) *admissionregistrationv1.MutatingWebhookConfiguration {
+	objectSelector, err := metav1.ParseToLabelSelector(pods.PodSelector)
+	if err != nil || pods.PodSelector == "" {
 		objectSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 			{Key: "prepuller.dev/invalid-pod-selector", Operator: metav1.LabelSelectorOpExists},
 		}}
@@ -35,7 +37,7 @@ func MutatingWebhookConfiguration(name string, opts Options, ownNamespace string
 	if len(objectSelector.MatchLabels) == 0 {
 		objectSelector.MatchLabels = nil
 	}
-	sc := opts.namespaces(ownNamespace)
+	sc := pods.NamespaceSet(ownNamespace)
 	nsReq := metav1.LabelSelectorRequirement{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: sc.Exclude}
 	if sc.Only {
 		nsReq = metav1.LabelSelectorRequirement{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpIn, Values: sc.Include}

@@ -7,6 +7,8 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"prepuller.dev/prepuller/pkg/userpod"
 )
 
 func TestMutatingWebhookConfiguration(t *testing.T) {
@@ -20,7 +22,7 @@ func TestMutatingWebhookConfiguration(t *testing.T) {
 			{Key: "kubernetes.io/metadata.name", Operator: op, Values: values}}}
 	}
 	cases := map[string]struct {
-		opts               func(*Options)
+		opts               func(*userpod.Options)
 		wantObjectSelector *metav1.LabelSelector
 		wantNS             *metav1.LabelSelector
 	}{
@@ -29,17 +31,17 @@ func TestMutatingWebhookConfiguration(t *testing.T) {
 			wantNS:             nsSel(metav1.LabelSelectorOpNotIn, "kube-system", ownNS),
 		},
 		"namespace list: our own is dropped from it": {
-			opts:               func(o *Options) { o.Namespaces = []string{"hub", ownNS, "hub2", "hub"} },
+			opts:               func(o *userpod.Options) { o.Namespaces = []string{"hub", ownNS, "hub2", "hub"} },
 			wantObjectSelector: singleuser,
 			wantNS:             nsSel(metav1.LabelSelectorOpIn, "hub", "hub2"),
 		},
 		"namespace list of only excluded names selects nothing": {
-			opts:               func(o *Options) { o.Namespaces = []string{"kube-system"} },
+			opts:               func(o *userpod.Options) { o.Namespaces = []string{"kube-system"} },
 			wantObjectSelector: singleuser,
 			wantNS:             nsSel(metav1.LabelSelectorOpIn, ""),
 		},
 		"set-based selector": {
-			opts: func(o *Options) { o.PodSelector = "component in (singleuser-server, user),!skip" },
+			opts: func(o *userpod.Options) { o.PodSelector = "component in (singleuser-server, user),!skip" },
 			wantObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 				{Key: "component", Operator: metav1.LabelSelectorOpIn, Values: []string{"singleuser-server", "user"}},
 				{Key: "skip", Operator: metav1.LabelSelectorOpDoesNotExist},
@@ -47,7 +49,7 @@ func TestMutatingWebhookConfiguration(t *testing.T) {
 			wantNS: nsSel(metav1.LabelSelectorOpNotIn, "kube-system", ownNS),
 		},
 		"invalid selector selects nothing": {
-			opts: func(o *Options) { o.PodSelector = "component in (" },
+			opts: func(o *userpod.Options) { o.PodSelector = "component in (" },
 			wantObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 				{Key: "prepuller.dev/invalid-pod-selector", Operator: metav1.LabelSelectorOpExists}}},
 			wantNS: nsSel(metav1.LabelSelectorOpNotIn, "kube-system", ownNS),
@@ -55,7 +57,7 @@ func TestMutatingWebhookConfiguration(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			opts := DefaultOptions()
+			opts := userpod.DefaultOptions()
 			if tc.opts != nil {
 				tc.opts(&opts)
 			}

@@ -2,12 +2,15 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/utils/clock"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"prepuller.dev/prepuller/pkg/imageref"
@@ -36,15 +39,15 @@ type Handler struct {
 	recorder  imageset.Recorder
 	inventory NodeInventory
 	norm      *imageref.Cache
-	now       func() time.Time
-	log       logr.Logger
+	clock     clock.PassiveClock
+	metrics   *handlerMetrics
 }
 
 var _ admission.Handler = &Handler{}
 
 // NewHandler checks opts and deps and builds the handler.
 func NewHandler(opts Options, deps Deps) (*Handler, error) {
-	if err := opts.ValidateFor(deps.Namespace); err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("webhook options: %w", err)
 	}
 	if deps.Namespace == "" {
@@ -53,18 +56,29 @@ func NewHandler(opts Options, deps Deps) (*Handler, error) {
 	if deps.Recorder == nil || deps.Inventory == nil {
 		return nil, fmt.Errorf("webhook: Recorder and Inventory are required")
 	}
-	scope, err := opts.Scope(deps.Namespace)
+	if deps.Scope == nil || deps.Scope.Selector == nil || deps.Scope.Selector.Empty() {
+		return nil, errors.New("a user pod scope with a selector is required")
+	}
+	clk := deps.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	reg := deps.Metrics
+	if reg == nil {
+		reg = crmetrics.Registry
+	}
+	m, err := newHandlerMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
 	return &Handler{
 		opts:      opts,
-		scope:     scope,
+		scope:     deps.Scope,
 		recorder:  deps.Recorder,
 		inventory: deps.Inventory,
 		norm:      imageref.NewCache(normCacheSize),
-		now:       timeNow,
-		log:       logf.Log.WithName("webhook"),
+		clock:     clk,
+		metrics:   m,
 	}, nil
 }
 
@@ -76,8 +90,8 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		// which the API server counts as a denial, not a webhook failure.
 		// Let the pod through instead.
 		if r := recover(); r != nil {
-			count(reasonPanic)
-			h.reqLog(&req).Error(fmt.Errorf("panic: %v", r), "recovered in admission handler; pod admitted unchanged")
+			h.metrics.count(reasonPanic)
+			reqLog(ctx, &req).Error(fmt.Errorf("panic: %v", r), "recovered in admission handler; pod admitted unchanged")
 			resp = admission.Allowed("")
 		}
 	}()
@@ -86,54 +100,54 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		// The API server always sets a UID, so this review is not one it
 		// sent (controller-runtime already answered undecodable bodies).
 		// An errored answer would count as a denial: admit, and say why.
-		count(reasonNoUID)
-		h.reqLog(&req).Info("AdmissionReview has no request (or a request without uid); admitted unchanged")
+		h.metrics.count(reasonNoUID)
+		reqLog(ctx, &req).Info("AdmissionReview has no request (or a request without uid); admitted unchanged")
 		return admission.Allowed("").WithWarnings("prepuller: AdmissionReview has no request (or a request without uid); nothing done")
 	}
 	if req.Operation != admissionv1.Create || req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.SubResource != "" {
-		count(reasonNotPodCreate)
+		h.metrics.count(reasonNotPodCreate)
 		return admission.Allowed("")
 	}
 	// The namespace alone is known before decoding the pod.
 	if !h.scope.Namespaces.Contains(req.Namespace) {
-		count(reasonNamespace)
+		h.metrics.count(reasonNamespace)
 		return admission.Allowed("")
 	}
 	p, err := decodePod(req.Object.Raw)
 	if err != nil {
-		count(reasonDecode)
-		h.reqLog(&req).Error(err, "pod admitted unchanged")
+		h.metrics.count(reasonDecode)
+		reqLog(ctx, &req).Error(err, "pod admitted unchanged")
 		return admission.Allowed("")
 	}
 	switch h.scope.Check(req.Namespace, p.Metadata.Labels, p.Metadata.Annotations) {
 	case userpod.In:
 	case userpod.OtherNamespace:
-		count(reasonNamespace)
+		h.metrics.count(reasonNamespace)
 		return admission.Allowed("")
 	case userpod.NotSelected:
-		count(reasonSelector)
+		h.metrics.count(reasonSelector)
 		return admission.Allowed("")
 	case userpod.OptedOut:
-		count(reasonSkipAnno)
+		h.metrics.count(reasonSkipAnno)
 		return admission.Allowed("")
 	}
 	if req.DryRun != nil && *req.DryRun {
 		// sideEffects NoneOnDryRun: a dry run learns nothing. It is not
 		// steered either, so what it shows is the pod as submitted.
-		count(reasonDryRun)
+		h.metrics.count(reasonDryRun)
 		return admission.Allowed("")
 	}
 
-	h.discover(&req, p)
+	h.discover(ctx, &req, p)
 
 	d := h.decide(p)
 	ops := patch(p, d)
 	if len(ops) == 0 && d.term != nil {
 		d.reason = reasonAlreadySteered
 	}
-	count(d.reason)
-	if h.log.V(1).Enabled() {
-		h.reqLog(&req).V(1).Info("admitted", "steered", d.message, "operations", len(ops))
+	h.metrics.count(d.reason)
+	if log := logf.FromContext(ctx); log.V(1).Enabled() {
+		reqLog(ctx, &req).V(1).Info("admitted", "steered", d.message, "operations", len(ops))
 	}
 	if len(ops) == 0 {
 		return admission.Allowed("")
@@ -141,17 +155,27 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	return admission.Patched("", ops...)
 }
 
-// reqLog is built only when something is logged: WithValues allocates.
-func (h *Handler) reqLog(req *admission.Request) logr.Logger {
-	return h.log.WithValues("namespace", req.Namespace, "name", req.Name, "uid", req.UID)
+// reqLog is the logger controller-runtime put in the request's context
+// (it names the webhook and the request), built only when something is
+// logged: WithValues allocates.
+func reqLog(ctx context.Context, req *admission.Request) logr.Logger {
+	return logf.FromContext(ctx).WithName("webhook").WithValues("namespace", req.Namespace, "name", req.Name, "uid", req.UID)
 }
 
 // Deps are what the webhook needs from the rest of prepuller.
 type Deps struct {
 	// Namespace prepuller runs in; never looked at.
 	Namespace string
-	// Recorder takes the images seen; it must not block.
+	// Scope is which pods are user pods (userpod.Options.Scope, parsed
+	// once and shared with the puller's watch).
+	Scope *userpod.Scope
+	// Recorder takes the pods admitted; it must not block.
 	Recorder imageset.Recorder
 	// Inventory says which nodes hold which image.
 	Inventory NodeInventory
+	// Clock is optional; nil uses the real clock.
+	Clock clock.PassiveClock
+	// Metrics is where the webhook's series are registered; nil uses
+	// controller-runtime's registry, which the manager serves.
+	Metrics prometheus.Registerer
 }

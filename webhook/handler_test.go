@@ -11,11 +11,13 @@ import (
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	testclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -74,12 +76,25 @@ func testOptions() Options {
 
 func newTestHandler(t testing.TB, inv NodeInventory, rec imageset.Recorder) *Handler {
 	t.Helper()
-	h, err := NewHandler(testOptions(), Deps{Namespace: ownNS, Recorder: rec, Inventory: inv})
+	h, err := NewHandler(testOptions(), testDeps(rec, inv))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.now = func() time.Time { return fixedTime }
 	return h
+}
+
+// testDeps: the default user pods, a clock stopped at fixedTime and series
+// of the handler's own, so tests read only their own counts.
+func testDeps(rec imageset.Recorder, inv NodeInventory) Deps {
+	scope, err := userpod.DefaultOptions().Scope(ownNS)
+	if err != nil {
+		panic(err)
+	}
+	return Deps{
+		Namespace: ownNS, Scope: scope, Recorder: rec, Inventory: inv,
+		Clock:   testclock.NewFakePassiveClock(fixedTime),
+		Metrics: prometheus.NewRegistry(),
+	}
 }
 
 func review(t testing.TB, pod *corev1.Pod) admission.Request {
@@ -136,8 +151,19 @@ func steeredTo(terms ...corev1.PreferredSchedulingTerm) *corev1.Affinity {
 	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: terms}}
 }
 
+// sighting is one image the test expects the pod to name; the handler
+// reports the pod's admission with their count (admitted).
 func sighting(pod, image, user string) imageset.Sighting {
-	return imageset.Sighting{Image: image, Namespace: hubNS, Pod: pod, User: user, Time: fixedTime, Source: imageset.SourceWebhook}
+	return imageset.Sighting{Image: image, Namespace: hubNS, Pod: pod, User: user, Time: fixedTime}
+}
+
+// admitted is the admission the handler reports for a pod naming the
+// expected images: the pod's identity and how many images it names.
+func admitted(sightings []imageset.Sighting) []imageset.Admission {
+	if len(sightings) == 0 {
+		return nil
+	}
+	return []imageset.Admission{{Namespace: sightings[0].Namespace, Name: sightings[0].Pod, Images: len(sightings), Time: sightings[0].Time}}
 }
 
 // manyExtra is an extra-images list of n distinct images.
@@ -195,9 +221,12 @@ func TestHandle(t *testing.T) {
 		// want is the pod after the patch; nil means unchanged.
 		want          *corev1.Pod
 		wantSightings []imageset.Sighting
-		wantReason    reason
-		wantInvalid   int
-		wantDropped   int
+		// wantAdmissions, when set, is what the recorder gets; else
+		// admitted(wantSightings).
+		wantAdmissions []imageset.Admission
+		wantReason     reason
+		wantInvalid    int
+		wantDropped    int
 	}{
 		"plain singleuser pod": {
 			pod:           user("jupyter/scipy-notebook:2024").Obj(),
@@ -395,9 +424,10 @@ func TestHandle(t *testing.T) {
 				Container("notebook", "jupyter/scipy-notebook:2024").PullPolicy(corev1.PullAlways).PullSecret("regcred").
 				Annotation(AnnotationSteered, "3/10 nodes hold "+scipy).
 				Affinity(steeredTo(ownTerm(50, corev1.NodeSelectorOpIn, "n0", "n1", "n2"))).Obj(),
-			wantSightings: []imageset.Sighting{{Image: scipy, Namespace: hubNS, Pod: "jupyter-", User: hubNS + "/jupyter-", PullSecrets: []string{"regcred"},
-				PullPolicy: corev1.PullAlways, Time: fixedTime, Source: imageset.SourceWebhook}},
-			wantReason: reasonHolders,
+			// Not yet named: the admission carries the prefix, and the pod
+			// counts under its real name once it exists.
+			wantAdmissions: []imageset.Admission{{Namespace: hubNS, GenerateName: "jupyter-", Images: 1, Time: fixedTime}},
+			wantReason:     reasonHolders,
 		},
 	}
 	inv := testInventory()
@@ -412,9 +442,9 @@ func TestHandle(t *testing.T) {
 			if tc.operation != "" {
 				req.Operation = tc.operation
 			}
-			before := testutil.ToFloat64(decisions[tc.wantReason])
-			invalidBefore := testutil.ToFloat64(invalidRefs)
-			droppedBefore := testutil.ToFloat64(extraImagesDropped)
+			before := testutil.ToFloat64(h.metrics.decisions[tc.wantReason])
+			invalidBefore := testutil.ToFloat64(h.metrics.invalidRefs)
+			droppedBefore := testutil.ToFloat64(h.metrics.extraImagesDropped)
 
 			resp := h.Handle(context.Background(), req)
 
@@ -436,16 +466,20 @@ func TestHandle(t *testing.T) {
 			if diff := cmp.Diff(want, apply(t, tc.pod, resp.Patches)); diff != "" {
 				t.Errorf("patched pod (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tc.wantSightings, rec.Sightings(), cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("sightings (-want +got):\n%s", diff)
+			wantAdm := tc.wantAdmissions
+			if wantAdm == nil {
+				wantAdm = admitted(tc.wantSightings)
 			}
-			if got := testutil.ToFloat64(decisions[tc.wantReason]) - before; got != 1 {
+			if diff := cmp.Diff(wantAdm, rec.Admissions(), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("admissions (-want +got):\n%s", diff)
+			}
+			if got := testutil.ToFloat64(h.metrics.decisions[tc.wantReason]) - before; got != 1 {
 				t.Errorf("decisions{%s,%s} grew by %v, want 1", tc.wantReason.outcome, tc.wantReason.name, got)
 			}
-			if got := int(testutil.ToFloat64(invalidRefs) - invalidBefore); got != tc.wantInvalid {
+			if got := int(testutil.ToFloat64(h.metrics.invalidRefs) - invalidBefore); got != tc.wantInvalid {
 				t.Errorf("invalid references counted %d, want %d", got, tc.wantInvalid)
 			}
-			if got := int(testutil.ToFloat64(extraImagesDropped) - droppedBefore); got != tc.wantDropped {
+			if got := int(testutil.ToFloat64(h.metrics.extraImagesDropped) - droppedBefore); got != tc.wantDropped {
 				t.Errorf("extra images dropped %d, want %d", got, tc.wantDropped)
 			}
 
@@ -512,12 +546,13 @@ func TestHandleNeverGetsInTheWay(t *testing.T) {
 			if tc.noUID {
 				req.UID = ""
 			}
-			before := testutil.ToFloat64(decisions[tc.wantReason])
-			resp := newTestHandler(t, tc.inv, &wt.Recorder{}).Handle(context.Background(), req)
+			h := newTestHandler(t, tc.inv, &wt.Recorder{})
+			before := testutil.ToFloat64(h.metrics.decisions[tc.wantReason])
+			resp := h.Handle(context.Background(), req)
 			if !resp.Allowed || len(resp.Patches) != 0 {
 				t.Errorf("want allowed unchanged, got allowed=%v patches=%v", resp.Allowed, resp.Patches)
 			}
-			if got := testutil.ToFloat64(decisions[tc.wantReason]) - before; got != 1 {
+			if got := testutil.ToFloat64(h.metrics.decisions[tc.wantReason]) - before; got != 1 {
 				t.Errorf("decisions{%s} grew by %v, want 1", tc.wantReason.name, got)
 			}
 		})
@@ -525,16 +560,16 @@ func TestHandleNeverGetsInTheWay(t *testing.T) {
 }
 
 func TestNewHandlerRejects(t *testing.T) {
-	good := Deps{Namespace: ownNS, Recorder: &wt.Recorder{}, Inventory: testInventory()}
+	good := testDeps(&wt.Recorder{}, testInventory())
 	cases := map[string]struct {
 		opts    func(*Options)
 		deps    func(*Deps)
 		wantErr string
 	}{
-		"no namespace":              {deps: func(d *Deps) { d.Namespace = "" }, wantErr: "own namespace is empty"},
-		"no recorder":               {deps: func(d *Deps) { d.Recorder = nil }, wantErr: "Recorder and Inventory are required"},
-		"only own namespace listed": {opts: func(o *Options) { o.Namespaces = []string{ownNS} }, wantErr: "webhook.namespaces"},
-		"bad selector":              {opts: func(o *Options) { o.PodSelector = "a in (" }, wantErr: "webhook.podSelector"},
+		"no namespace": {deps: func(d *Deps) { d.Namespace = "" }, wantErr: "own namespace is empty"},
+		"no recorder":  {deps: func(d *Deps) { d.Recorder = nil }, wantErr: "Recorder and Inventory are required"},
+		"no scope":     {deps: func(d *Deps) { d.Scope = nil }, wantErr: "scope"},
+		"bad weight":   {opts: func(o *Options) { o.AffinityWeight = 0 }, wantErr: "webhook.affinityWeight"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

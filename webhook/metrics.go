@@ -1,8 +1,11 @@
 package webhook
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"prepuller.dev/prepuller/pkg/promutil"
 )
 
 // Outcomes of one admission request, as the decisions metric labels them.
@@ -50,35 +53,48 @@ var (
 	}
 )
 
-var (
-	decisionsVec = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "prepuller_webhook_decisions_total",
-		Help: "Admission requests by outcome (steered, not_steered, skipped, error) and reason.",
-	}, []string{"outcome", "reason"})
+// handlerMetrics are the webhook's series, registered by NewHandler on the
+// registry it is given (Deps.Metrics), not in init().
+type handlerMetrics struct {
+	// decisions holds one resolved counter per reason: the request path
+	// does no label lookup.
+	decisions map[reason]prometheus.Counter
 	// Counted here, whatever the recorder then does with them: only the
-	// leader's recorder keeps sightings (prepuller_puller_sightings_total
-	// says which were queued or dropped), so "learned" would overstate.
-	imagesSeen = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "prepuller_webhook_images_seen_total",
-		Help: "Distinct images seen in admitted user pods and handed to the recorder (which keeps them only on the leader; see prepuller_puller_sightings_total).",
-	})
-	extraImagesDropped = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "prepuller_webhook_extra_images_dropped_total",
-		Help: "Items of prepuller.dev/extra-images past the per-pod limit; they are not learned.",
-	})
-	invalidRefs = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "prepuller_webhook_invalid_image_references_total",
-		Help: "Image references in user pods (or prepuller.dev/extra-images) that do not parse; they are skipped.",
-	})
-
-	decisions = map[reason]prometheus.Counter{}
-)
-
-func init() {
-	for _, r := range allReasons {
-		decisions[r] = decisionsVec.WithLabelValues(r.outcome, r.name)
-	}
-	metrics.Registry.MustRegister(decisionsVec, imagesSeen, extraImagesDropped, invalidRefs)
+	// leader keeps admissions, and only pods that then exist are learned
+	// (prepuller_puller_admissions_total says which).
+	imagesSeen         prometheus.Counter
+	extraImagesDropped prometheus.Counter
+	invalidRefs        prometheus.Counter
 }
 
-func count(r reason) { decisions[r].Inc() }
+func newHandlerMetrics(reg prometheus.Registerer) (*handlerMetrics, error) {
+	r := &promutil.Registrar{Reg: reg}
+	vec := promutil.Add(r, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "prepuller_webhook_decisions_total",
+		Help: "Admission requests by outcome (steered, not_steered, skipped, error) and reason.",
+	}, []string{"outcome", "reason"}))
+	m := &handlerMetrics{
+		decisions: map[reason]prometheus.Counter{},
+		imagesSeen: promutil.Add(r, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "prepuller_webhook_images_seen_total",
+			Help: "Distinct images seen in admitted user pods. They are learned once the pod exists (see prepuller_puller_admissions_total).",
+		})),
+		extraImagesDropped: promutil.Add(r, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "prepuller_webhook_extra_images_dropped_total",
+			Help: "Items of prepuller.dev/extra-images past the per-pod limit; they are not learned.",
+		})),
+		invalidRefs: promutil.Add(r, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "prepuller_webhook_invalid_image_references_total",
+			Help: "Image references in user pods (or prepuller.dev/extra-images) that do not parse; they are skipped.",
+		})),
+	}
+	if r.Err != nil {
+		return nil, fmt.Errorf("registering webhook metrics: %w", r.Err)
+	}
+	for _, rs := range allReasons {
+		m.decisions[rs] = vec.WithLabelValues(rs.outcome, rs.name)
+	}
+	return m, nil
+}
+
+func (m *handlerMetrics) count(r reason) { m.decisions[r].Inc() }

@@ -1,8 +1,6 @@
 package webhook
 
 import (
-	"fmt"
-
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 )
@@ -13,7 +11,7 @@ import (
 func Setup(mgr manager.Manager, opts Options, deps Deps) error {
 	h, err := NewHandler(opts, deps)
 	if err != nil {
-		return fmt.Errorf("setting up webhook: %w", err)
+		return err // NewHandler's errors name the webhook already
 	}
 	mgr.GetWebhookServer().Register(Path, &webhook.Admission{Handler: h})
 	return nil

@@ -20,7 +20,7 @@ type seen struct {
 func build(sightings []seen) *Set {
 	s := New()
 	for i, sg := range sightings {
-		s.Observe(Sighting{Image: sg.image, User: sg.user, Namespace: "hub", Pod: "jupyter-" + sg.user, Time: t0.Add(-sg.ago), Source: SourceWebhook})
+		s.Observe(Sighting{Image: sg.image, User: sg.user, Namespace: "hub", Pod: "jupyter-" + sg.user, Time: t0.Add(-sg.ago)})
 		_ = i
 	}
 	return s

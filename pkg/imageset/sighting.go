@@ -8,31 +8,33 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// Source says where a sighting came from.
-type Source string
-
-const (
-	// SourceWebhook is a sighting reported by the admission webhook.
-	SourceWebhook Source = "webhook"
-	// SourceWatch is a sighting from the puller's watch on user pods.
-	SourceWatch Source = "watch"
-)
-
-// Sighting is one image seen in one user pod. Image is already normalized
-// (see package imageref).
+// Sighting is one image seen in one user pod that exists. Image is already
+// normalized (see package imageref).
 type Sighting struct {
 	Image       string
 	Namespace   string
 	Pod         string
-	User        string // hub.jupyter.org/username annotation, when present
+	User        string // see userpod.User
 	PullSecrets []string
 	PullPolicy  corev1.PullPolicy
 	Time        time.Time
-	Source      Source
 }
 
-// Recorder takes sightings. Implementations must never block the caller:
-// the admission webhook calls Record on the request path.
+// Admission is what the webhook saw of one user pod it admitted. It is a
+// candidate, not a sighting: a later admission plugin may still reject the
+// pod, or the review may not come from the API server at all. The puller
+// learns the pod's images once the pod exists.
+type Admission struct {
+	Namespace string
+	// Name, or GenerateName when the API server names the pod later.
+	Name, GenerateName string
+	// Images is how many distinct valid images the pod names.
+	Images int
+	Time   time.Time
+}
+
+// Recorder takes admissions. Implementations must never block the caller:
+// the admission webhook calls Admitted on the request path.
 type Recorder interface {
-	Record(Sighting)
+	Admitted(Admission)
 }

@@ -51,11 +51,15 @@ func (n Namespaces) Contains(ns string) bool {
 }
 
 // Scope decides which pods prepuller learns from: the webhook for each
-// admission, the puller's watch for each pod in its cache.
+// admission, the puller's watch for each pod in its cache. Build it with
+// Options.Scope.
 type Scope struct {
 	Namespaces Namespaces
 	// Selector selects user pods (KubeSpawner's component=singleuser-server).
 	Selector labels.Selector
+	// EligibleNodes selects the nodes user pods run on (every node when
+	// empty): the node inventory counts only them.
+	EligibleNodes labels.Selector
 }
 
 // Verdict is why a pod is, or is not, in scope.

@@ -16,6 +16,7 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/test/cluster"
 	"prepuller.dev/prepuller/webhook"
 )
@@ -36,8 +37,7 @@ const (
 func BenchmarkAPIServerPodCreate(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	wopts := webhook.DefaultOptions()
-	mwc := webhook.MutatingWebhookConfiguration("prepuller", wopts, ownNamespace, admissionregistrationv1.WebhookClientConfig{
+	mwc := webhook.MutatingWebhookConfiguration("prepuller", userpod.DefaultOptions(), ownNamespace, admissionregistrationv1.WebhookClientConfig{
 		Service: &admissionregistrationv1.ServiceReference{Namespace: ownNamespace, Name: "prepuller-webhook", Path: ptr(webhook.Path)},
 	})
 	c, err := cluster.Start(ctx, cluster.Options{Webhooks: envtest.WebhookInstallOptions{

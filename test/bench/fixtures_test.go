@@ -19,6 +19,7 @@ import (
 	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/pkg/inventory"
 	it "prepuller.dev/prepuller/pkg/inventory/inventorytest"
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/test/builder"
 	"prepuller.dev/prepuller/webhook"
 )
@@ -65,11 +66,15 @@ func newInventory(nodes int) *inventory.Inventory {
 
 type discardRecorder struct{}
 
-func (discardRecorder) Record(imageset.Sighting) {}
+func (discardRecorder) Admitted(imageset.Admission) {}
 
 func newHandler(tb testing.TB, inv *inventory.Inventory) *webhook.Handler {
 	tb.Helper()
-	h, err := webhook.NewHandler(webhook.DefaultOptions(), webhook.Deps{Namespace: ownNamespace, Recorder: discardRecorder{}, Inventory: inv})
+	scope, err := userpod.DefaultOptions().Scope(ownNamespace)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h, err := webhook.NewHandler(webhook.DefaultOptions(), webhook.Deps{Namespace: ownNamespace, Scope: scope, Recorder: discardRecorder{}, Inventory: inv})
 	if err != nil {
 		tb.Fatal(err)
 	}

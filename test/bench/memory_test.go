@@ -100,7 +100,6 @@ func buildImageSet() *imageset.Set {
 			PullSecrets: []string{"regcred"},
 			PullPolicy:  corev1.PullIfNotPresent,
 			Time:        t0.Add(time.Duration(i) * time.Second),
-			Source:      imageset.SourceWebhook,
 		})
 	}
 	return set

@@ -15,14 +15,15 @@ import (
 	"prepuller.dev/prepuller/certs"
 	"prepuller.dev/prepuller/cmd/prepuller/app"
 	"prepuller.dev/prepuller/cmd/prepuller/config"
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/webhook"
 )
 
 // PrepullerWebhooks registers prepuller's MutatingWebhookConfiguration, as
-// the webhook package renders it for opts, with envtest: envtest makes a CA
+// the webhook package renders it for the user pods opts select, with envtest: envtest makes a CA
 // and a serving certificate for 127.0.0.1, puts the CA in caBundle and points
 // the configuration at a local port. Pass it as Options.Webhooks.
-func PrepullerWebhooks(namespace string, opts webhook.Options) envtest.WebhookInstallOptions {
+func PrepullerWebhooks(namespace string, opts userpod.Options) envtest.WebhookInstallOptions {
 	path := webhook.Path
 	mwc := webhook.MutatingWebhookConfiguration("prepuller", opts, namespace, admissionregistrationv1.WebhookClientConfig{
 		Service: &admissionregistrationv1.ServiceReference{Namespace: namespace, Name: "prepuller-webhook", Path: &path},

@@ -21,6 +21,7 @@ import (
 
 	"prepuller.dev/prepuller/pkg/imageref"
 	"prepuller.dev/prepuller/pkg/imageset"
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/puller"
 	"prepuller.dev/prepuller/test/cluster"
 	"prepuller.dev/prepuller/webhook"
@@ -69,7 +70,7 @@ func (d *demo) run(ctx context.Context) error {
 		// A real MutatingWebhookConfiguration over TLS: envtest makes a CA
 		// and a serving certificate for 127.0.0.1, puts the CA in caBundle
 		// and points the configuration at the port prepuller serves on.
-		Webhooks: cluster.PrepullerWebhooks(ownNamespace, webhook.DefaultOptions()),
+		Webhooks: cluster.PrepullerWebhooks(ownNamespace, userpod.DefaultOptions()),
 	})
 	if err != nil {
 		return err

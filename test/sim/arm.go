@@ -27,12 +27,12 @@ import (
 	"prepuller.dev/prepuller/certs"
 	"prepuller.dev/prepuller/cmd/prepuller/app"
 	"prepuller.dev/prepuller/cmd/prepuller/config"
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/test/cluster"
 	"prepuller.dev/prepuller/test/sim/kubelet"
 	"prepuller.dev/prepuller/test/sim/report"
 	"prepuller.dev/prepuller/test/sim/vclock"
 	"prepuller.dev/prepuller/test/sim/workload"
-	"prepuller.dev/prepuller/webhook"
 )
 
 //go:embed stages.yaml
@@ -78,7 +78,7 @@ func runArm(ctx context.Context, o armOptions) (report.Run, error) {
 		Dir:             filepath.Join(o.Dir, "cluster"),
 	}
 	if o.Arm == report.ArmPrepuller {
-		copts.Webhooks = cluster.PrepullerWebhooks(prepullerNamespace, webhook.DefaultOptions())
+		copts.Webhooks = cluster.PrepullerWebhooks(prepullerNamespace, userpod.DefaultOptions())
 	}
 	// kube-controller-manager's API rate limits are wall-clock: scale them
 	// by the simulation's speed (20 QPS at 60x would be a third of a request

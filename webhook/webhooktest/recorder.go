@@ -9,32 +9,32 @@ import (
 	"prepuller.dev/prepuller/pkg/imageset"
 )
 
-// Recorder records sightings in memory. It is a real, if simple,
-// imageset.Recorder: Record never blocks for long.
+// Recorder records admissions in memory. It is a real, if simple,
+// imageset.Recorder: Admitted never blocks for long.
 type Recorder struct {
-	mu        sync.Mutex
-	sightings []imageset.Sighting
+	mu         sync.Mutex
+	admissions []imageset.Admission
 }
 
 var _ imageset.Recorder = &Recorder{}
 
-// Record appends s.
-func (r *Recorder) Record(s imageset.Sighting) {
+// Admitted appends a.
+func (r *Recorder) Admitted(a imageset.Admission) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.sightings = append(r.sightings, s)
+	r.admissions = append(r.admissions, a)
 }
 
-// Sightings returns a copy of what was recorded.
-func (r *Recorder) Sightings() []imageset.Sighting {
+// Admissions returns a copy of what was recorded.
+func (r *Recorder) Admissions() []imageset.Admission {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]imageset.Sighting(nil), r.sightings...)
+	return append([]imageset.Admission(nil), r.admissions...)
 }
 
 // Reset forgets what was recorded.
 func (r *Recorder) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.sightings = nil
+	r.admissions = nil
 }

@@ -1,7 +1,7 @@
 // Package app builds prepuller's controller-runtime manager from a
 // configuration: the cache, the health and readiness checks, and the parts
 // (inventory, puller, webhook, certificates). cmd/prepuller parses flags and
-// calls Run; integration tests call Run or NewManager directly.
+// calls Run; integration tests call New with their seams (Seams).
 package app
 
 import (
@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -21,43 +23,52 @@ import (
 	"prepuller.dev/prepuller/cmd/prepuller/config"
 )
 
-// Run builds the manager with everything prepuller runs and blocks
-// until ctx ends (SIGTERM or SIGINT), then shuts down gracefully.
+// Run builds prepuller and blocks until ctx ends (SIGTERM or SIGINT), then
+// shuts down gracefully.
 func Run(ctx context.Context, restConfig *rest.Config, cfg config.Config) error {
-	mgr, err := NewManager(restConfig, cfg)
+	p, err := New(restConfig, cfg, Seams{})
 	if err != nil {
 		return err
 	}
-	if err := Setup(mgr, cfg); err != nil {
-		return err
-	}
 	log := ctrl.Log.WithName("serve")
+	for _, d := range cfg.Deprecations {
+		log.Info("Deprecated configuration key; move it", "notice", d)
+	}
 	if !cfg.LeaderElection.Enabled {
 		// Nothing can tell from inside whether other replicas run; say it
 		// loudly, since two writers would fight over the DaemonSet.
-		log.Info("WARNING: leader election is off; run exactly one replica, or every replica will write the puller DaemonSet and its state")
+		log.Error(nil, "Leader election is off: run exactly one replica, or every replica will write the puller DaemonSet and its state")
 	}
-	log.Info("starting", "namespace", cfg.Namespace,
+	log.Info("Starting", "namespace", cfg.Namespace,
 		"webhookPort", cfg.Webhook.Port, "leaderElection", cfg.LeaderElection.Enabled)
-	if err := mgr.Start(ctx); err != nil {
+	if err := p.Manager.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil
 }
 
-// NewManager creates the manager with prepuller's cache limits, metrics,
-// health probe, leader election and webhook server, but none of its parts:
-// Setup adds those.
-func NewManager(restConfig *rest.Config, cfg config.Config) (manager.Manager, error) {
+// Seams are what a test may replace in the production wiring; the zero
+// value is production.
+type Seams struct {
+	// Clock drives every timer of the puller and the webhook's times.
+	Clock clock.PassiveClock
+	// Metrics is where prepuller's own series are registered (default:
+	// controller-runtime's registry, which the manager serves).
+	Metrics prometheus.Registerer
+	// Manager edits the manager's options before it is built (e.g.
+	// shorter leases).
+	Manager func(*ctrl.Options)
+}
+
+// newManager creates the manager with prepuller's cache limits, metrics,
+// health probe, leader election and the certificate-gated webhook server,
+// but none of its parts.
+func newManager(restConfig *rest.Config, cfg config.Config, server crwebhook.Server, seams Seams) (manager.Manager, error) {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("building scheme: %w", err)
 	}
-	cacheOpts, err := cacheOptions(cfg)
-	if err != nil {
-		return nil, err
-	}
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+	opts := ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
 		HealthProbeBindAddress:  cfg.HealthProbeBindAddress,
@@ -68,12 +79,13 @@ func NewManager(restConfig *rest.Config, cfg config.Config) (manager.Manager, er
 		// next leader wait out the lease.
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       ptr(15 * time.Second),
-		WebhookServer: &certGatedServer{Server: crwebhook.NewServer(crwebhook.Options{
-			Port:    cfg.Webhook.Port,
-			CertDir: cfg.Webhook.CertDir,
-		})},
-		Cache: cacheOpts,
-	})
+		WebhookServer:                 server,
+		Cache:                         cacheOptions(cfg),
+	}
+	if seams.Manager != nil {
+		seams.Manager(&opts)
+	}
+	mgr, err := ctrl.NewManager(restConfig, opts)
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}

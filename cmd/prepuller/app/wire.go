@@ -6,93 +6,109 @@ import (
 	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"prepuller.dev/prepuller/certs"
 	"prepuller.dev/prepuller/cmd/prepuller/config"
+	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/pkg/inventory"
 	"prepuller.dev/prepuller/puller"
 	"prepuller.dev/prepuller/webhook"
 )
 
-// cacheOptions limits what the manager caches to what prepuller reads: user
-// pods (by the webhook's selector) everywhere, its own puller pods and
-// DaemonSet in its namespace, and nodes stripped to the images they hold.
-func cacheOptions(cfg config.Config) (cache.Options, error) {
-	userPods, err := labels.Parse(cfg.Webhook.PodSelector)
-	if err != nil {
-		return cache.Options{}, fmt.Errorf("webhook.podSelector: %w", err)
-	}
-	byObject := puller.CacheByObject(cfg.Puller, cfg.Namespace)
-	byObject[&corev1.Pod{}] = cache.ByObject{Namespaces: map[string]cache.Config{
-		cfg.Namespace:       {LabelSelector: puller.PodSelector(cfg.Puller)},
-		cache.AllNamespaces: {LabelSelector: userPods},
-	}}
-	byObject[&corev1.Node{}] = cache.ByObject{Transform: inventory.StripNode}
-	return cache.Options{ByObject: byObject}, nil
+// Prepuller is one replica: the manager with every part added.
+type Prepuller struct {
+	Manager   manager.Manager
+	Inventory *inventory.Inventory
+	// Recorder takes the webhook's admissions (tests may feed it directly,
+	// as a forged review would).
+	Recorder imageset.Recorder
 }
 
-// Setup adds prepuller's parts to the manager. This is the one
-// place that shows how an image travels:
+// cacheOptions limits what every replica's shared cache holds to what the
+// webhook needs: the puller's pods in prepuller's namespace and nodes
+// stripped to the images they hold (the node inventory). User pods and the
+// DaemonSet are in the leader's own cache (package puller).
+func cacheOptions(cfg config.Config) cache.Options {
+	byObject := puller.CacheByObject(cfg.Puller, cfg.Namespace)
+	byObject[&corev1.Node{}] = cache.ByObject{Transform: inventory.StripNode}
+	return cache.Options{ByObject: byObject}
+}
+
+// New builds prepuller. This is the one place that shows how an image
+// travels, each arrow one call:
 //
-//	user pod CREATE -> webhook (learn, steer from the inventory)
-//	  -> recorder -> puller (learned set, ranking, expiry) -> DaemonSet
-//	  -> kubelet pulls -> puller pod statuses and node.status.images
-//	  -> inventory -> webhook steering
-func Setup(mgr manager.Manager, cfg config.Config) error {
-	// One scope for both readers of user pods: the watch must leave alone
-	// exactly the pods the webhook leaves alone.
-	scope, err := cfg.Webhook.Scope(cfg.Namespace)
+//	user pod CREATE -> webhook: steer from the inventory; tell the puller
+//	  the pod was admitted (a candidate)                  (webhook.Setup)
+//	pod exists -> leader's watch confirms it, learns its images
+//	  -> learned set (ranking, expiry, quarantine)
+//	  -> rendered puller DaemonSet                        (puller.Setup)
+//	kubelet pulls -> puller pod statuses, node.status.images
+//	  -> node inventory                        (inventory.SetupWithManager)
+//	  -> webhook steering
+func New(restConfig *rest.Config, cfg config.Config, seams Seams) (*Prepuller, error) {
+	// The configuration's userPods section, parsed once for every reader.
+	scope, err := cfg.UserPods.Scope(cfg.Namespace)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	eligible, err := cfg.Webhook.EligibleNodes()
+	// The webhook server starts only once certs.Setup has a valid key pair
+	// (see certGatedServer); the gate is opened below, by this function,
+	// not found again through the manager.
+	gate := &certGatedServer{Server: crwebhook.NewServer(crwebhook.Options{
+		Port:    cfg.Webhook.Port,
+		CertDir: cfg.Webhook.CertDir,
+	})}
+	mgr, err := newManager(restConfig, cfg, gate, seams)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	inv := inventory.New()
 	if err := inventory.SetupWithManager(mgr, inv, inventory.Options{
 		PullerNamespace:      cfg.Namespace,
 		PullerPodSelector:    puller.PodSelector(cfg.Puller),
-		EligibleNodeSelector: eligible,
+		EligibleNodeSelector: scope.EligibleNodes,
 	}); err != nil {
-		return fmt.Errorf("setting up node inventory: %w", err)
+		return nil, err
 	}
 	recorder, err := puller.Setup(mgr, cfg.Puller, puller.Deps{
-		Namespace:       cfg.Namespace,
-		Inventory:       inv,
-		UserPodSelector: scope.Selector,
-		Scope:           scope,
+		Namespace: cfg.Namespace,
+		Scope:     scope,
+		Inventory: inv,
+		Clock:     seams.Clock,
+		Metrics:   seams.Metrics,
 	})
 	if err != nil {
-		return fmt.Errorf("setting up puller: %w", err)
+		return nil, fmt.Errorf("setting up puller: %w", err)
 	}
 	if err := webhook.Setup(mgr, cfg.Webhook, webhook.Deps{
 		Namespace: cfg.Namespace,
+		Scope:     scope,
 		Recorder:  recorder,
 		Inventory: inv,
+		Clock:     seams.Clock,
+		Metrics:   seams.Metrics,
 	}); err != nil {
-		return fmt.Errorf("setting up webhook: %w", err)
+		return nil, err
 	}
 	certsReady, err := certs.Setup(mgr, cfg.Certs, certs.Deps{Namespace: cfg.Namespace, CertDir: cfg.Webhook.CertDir})
 	if err != nil {
-		return fmt.Errorf("setting up certificates: %w", err)
+		return nil, fmt.Errorf("setting up certificates: %w", err)
 	}
-	if gated, ok := mgr.GetWebhookServer().(*certGatedServer); ok {
-		gated.ready = certsReady
-	}
+	gate.ready = certsReady
 	// Ready only once a valid certificate is loaded and the webhook server
 	// listens with it: the Service must not send admissions to a replica
 	// that would fail them (they would fail open, but unsteered).
 	if err := mgr.AddReadyzCheck("certificate", chanChecker(certsReady, "no valid serving certificate yet")); err != nil {
-		return fmt.Errorf("adding certificate readiness check: %w", err)
+		return nil, fmt.Errorf("adding certificate readiness check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
-		return fmt.Errorf("adding webhook readiness check: %w", err)
+	if err := mgr.AddReadyzCheck("webhook", gate.StartedChecker()); err != nil {
+		return nil, fmt.Errorf("adding webhook readiness check: %w", err)
 	}
-	return nil
+	return &Prepuller{Manager: mgr, Inventory: inv, Recorder: recorder}, nil
 }
 
 // chanChecker passes once ch is closed.

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 
 	"sigs.k8s.io/yaml"
 
 	"prepuller.dev/prepuller/certs"
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/puller"
 	"prepuller.dev/prepuller/webhook"
 )
@@ -34,9 +36,16 @@ type Config struct {
 	// webhook serves on every replica.
 	LeaderElection LeaderElection `json:"leaderElection"`
 
-	Webhook webhook.Options `json:"webhook"`
-	Puller  puller.Options  `json:"puller"`
-	Certs   certs.Options   `json:"certs"`
+	// UserPods is which pods are user pods and where they run: read by the
+	// webhook, the puller and the node inventory alike.
+	UserPods userpod.Options `json:"userPods"`
+	Webhook  webhook.Options `json:"webhook"`
+	Puller   puller.Options  `json:"puller"`
+	Certs    certs.Options   `json:"certs"`
+
+	// Deprecations are notices about keys that still load but moved; the
+	// caller logs them. Not part of the file.
+	Deprecations []string `json:"-"`
 }
 
 // LeaderElection settings.
@@ -58,6 +67,7 @@ func Default() Config {
 		MetricsBindAddress:     ":8080",
 		HealthProbeBindAddress: ":8081",
 		LeaderElection:         LeaderElection{Enabled: true, ID: "prepuller-leader"},
+		UserPods:               userpod.DefaultOptions(),
 		Webhook:                webhook.DefaultOptions(),
 		Puller:                 puller.DefaultOptions(),
 		Certs:                  certs.DefaultOptions(),
@@ -87,7 +97,35 @@ func Parse(data []byte, cfg *Config) error {
 	if err := yaml.UnmarshalStrict(data, cfg); err != nil {
 		return err
 	}
-	return nil
+	return cfg.migrate()
+}
+
+// migrate moves keys an older file has under webhook to userPods, where
+// they live now, and remembers a deprecation notice for each. A key set in
+// both places with different values is an error: neither can win silently.
+func (c *Config) migrate() error {
+	var errs []error
+	w, u, def := &c.Webhook, &c.UserPods, userpod.DefaultOptions()
+	moveKey(c, &errs, "podSelector", &w.DeprecatedPodSelector, &u.PodSelector, def.PodSelector)
+	moveKey(c, &errs, "eligibleNodeSelector", &w.DeprecatedEligibleNodeSelector, &u.EligibleNodeSelector, def.EligibleNodeSelector)
+	moveKey(c, &errs, "namespaces", &w.DeprecatedNamespaces, &u.Namespaces, def.Namespaces)
+	moveKey(c, &errs, "excludedNamespaces", &w.DeprecatedExcludedNamespaces, &u.ExcludedNamespaces, def.ExcludedNamespaces)
+	return errors.Join(errs...)
+}
+
+// moveKey moves one deprecated webhook.<key> to userPods.<key>: allowed
+// when userPods.<key> still has its default or the same value.
+func moveKey[T any](c *Config, errs *[]error, key string, old, cur *T, def T) {
+	var zero T
+	if reflect.DeepEqual(*old, zero) {
+		return
+	}
+	if !reflect.DeepEqual(*cur, def) && !reflect.DeepEqual(*cur, *old) {
+		*errs = append(*errs, fmt.Errorf("webhook.%s: %v conflicts with userPods.%s %v; keep only userPods.%s", key, *old, key, *cur, key))
+		return
+	}
+	*cur, *old = *old, zero
+	c.Deprecations = append(c.Deprecations, fmt.Sprintf("webhook.%s is deprecated; it is read as userPods.%s", key, key))
 }
 
 // Validate reports every invalid field, each named by its YAML path.
@@ -112,7 +150,10 @@ func (c Config) Validate() error {
 	if c.LeaderElection.Enabled && c.LeaderElection.ID == "" {
 		errs = append(errs, errors.New("leaderElection.id: must not be empty when leader election is enabled"))
 	}
-	if err := c.Webhook.ValidateFor(c.Namespace); err != nil {
+	if err := c.UserPods.Validate(c.Namespace); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Webhook.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Puller.Validate(); err != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"prepuller.dev/prepuller/pkg/userpod"
 )
 
 func TestDefaultIsValid(t *testing.T) {
@@ -68,7 +70,7 @@ func TestValidateNamesFields(t *testing.T) {
 		"log format":      {mutate: func(c *Config) { c.LogFormat = "xml" }, want: []string{"logFormat"}},
 		"webhook weight":  {mutate: func(c *Config) { c.Webhook.AffinityWeight = 0 }, want: []string{"webhook.affinityWeight"}},
 		"webhook port":    {mutate: func(c *Config) { c.Webhook.Port = 70000 }, want: []string{"webhook.port"}},
-		"bad selector":    {mutate: func(c *Config) { c.Webhook.PodSelector = "a in (" }, want: []string{"webhook.podSelector"}},
+		"bad selector":    {mutate: func(c *Config) { c.UserPods.PodSelector = "a in (" }, want: []string{"userPods.podSelector"}},
 		"puller interval": {mutate: func(c *Config) { c.Puller.WriteInterval.Duration = 0 }, want: []string{"puller.writeInterval"}},
 		"several at once": {
 			mutate: func(c *Config) { c.Namespace = ""; c.Puller.MaxImages = 0 },
@@ -110,5 +112,59 @@ func TestLoadFile(t *testing.T) {
 	}
 	if c.Namespace != "jhub-tools" {
 		t.Errorf("Namespace = %q", c.Namespace)
+	}
+}
+
+// A file written before userPods existed still loads, with a notice per
+// moved key; the same key in both places with different values is refused.
+func TestMovedUserPodKeys(t *testing.T) {
+	cases := map[string]struct {
+		yaml      string
+		want      userpod.Options
+		wantNotes int
+		wantErr   string
+	}{
+		"old keys move": {
+			yaml:      "webhook:\n  podSelector: app=nb\n  namespaces: [hub]\n  excludedNamespaces: [x]\n  eligibleNodeSelector: pool=user\n",
+			want:      userpod.Options{PodSelector: "app=nb", Namespaces: []string{"hub"}, ExcludedNamespaces: []string{"x"}, EligibleNodeSelector: "pool=user"},
+			wantNotes: 4,
+		},
+		"new keys": {
+			yaml: "userPods:\n  podSelector: app=nb\n",
+			want: userpod.Options{PodSelector: "app=nb", ExcludedNamespaces: []string{"kube-system"}},
+		},
+		"both, same value": {
+			yaml:      "userPods:\n  podSelector: app=nb\nwebhook:\n  podSelector: app=nb\n",
+			want:      userpod.Options{PodSelector: "app=nb", ExcludedNamespaces: []string{"kube-system"}},
+			wantNotes: 1,
+		},
+		"both, different values": {
+			yaml:    "userPods:\n  podSelector: app=nb\nwebhook:\n  podSelector: app=other\n",
+			wantErr: "webhook.podSelector",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := Default()
+			err := Parse([]byte(tc.yaml), &c)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Parse error = %v, want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, c.UserPods); diff != "" {
+				t.Errorf("userPods (-want +got):\n%s", diff)
+			}
+			if len(c.Deprecations) != tc.wantNotes {
+				t.Errorf("deprecation notices %q, want %d", c.Deprecations, tc.wantNotes)
+			}
+			if err := c.Validate(); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+		})
 	}
 }

@@ -141,7 +141,7 @@ func TestWebhookConfigurationMatchesRenderer(t *testing.T) {
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, got); err != nil {
 				t.Fatal(err)
 			}
-			want := webhook.MutatingWebhookConfiguration(cfg.Certs.WebhookConfigName, cfg.Webhook, tc.namespace,
+			want := webhook.MutatingWebhookConfiguration(cfg.Certs.WebhookConfigName, cfg.UserPods, tc.namespace,
 				admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
 					Namespace: tc.namespace, Name: cfg.Certs.ServiceName, Path: ptr.To(webhook.Path), Port: ptr.To[int32](443),
 				}})

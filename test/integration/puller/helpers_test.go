@@ -9,23 +9,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"prepuller.dev/prepuller/certs"
+	"prepuller.dev/prepuller/cmd/prepuller/app"
+	"prepuller.dev/prepuller/cmd/prepuller/config"
 	"prepuller.dev/prepuller/pkg/imageref"
 	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/puller"
@@ -44,6 +43,8 @@ type env struct {
 	id      string
 	userSel labels.Selector
 	opts    puller.Options
+	// reg holds this test's series only: tests do not read each other's.
+	reg *prometheus.Registry
 }
 
 func newEnv(t *testing.T) *env {
@@ -55,7 +56,7 @@ func newEnv(t *testing.T) *env {
 	id = strings.TrimRight(id, "-")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	e := &env{t: t, ctx: ctx, ns: "pp-" + id, userNS: "hub-" + id, id: id}
+	e := &env{t: t, ctx: ctx, ns: "pp-" + id, userNS: "hub-" + id, id: id, reg: prometheus.NewRegistry()}
 	e.userSel = labels.SelectorFromSet(labels.Set{"component": "singleuser-server", "test": id})
 	for _, ns := range []string{e.ns, e.userNS} {
 		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -75,10 +76,13 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// instance is one running prepuller (a manager with the puller set up the
-// way cmd/prepuller wires it).
+// instance is one running prepuller: the production wiring (app.New, as
+// `prepuller serve` builds it), with the test's clock, metrics registry and
+// leases. Its webhook server waits for certificates that never come
+// (certs.mode files, an empty directory): these suites drive the puller
+// through real pods, not admissions.
 type instance struct {
-	rec  imageset.Recorder
+	p    *app.Prepuller
 	stop func()
 }
 
@@ -88,44 +92,45 @@ type startOpts struct {
 	config      *rest.Config
 }
 
+// config is prepuller's configuration for this test's world.
+func (e *env) config(so startOpts) config.Config {
+	c := config.Default()
+	c.Namespace = e.ns
+	c.MetricsBindAddress = "0"
+	c.HealthProbeBindAddress = "0"
+	c.LeaderElection = config.LeaderElection{Enabled: so.leaderElect, ID: "prepuller"}
+	c.UserPods.PodSelector = e.userSel.String()
+	c.Webhook.CertDir = e.t.TempDir()
+	c.Certs.Mode = certs.ModeFiles
+	c.Puller = e.opts
+	return c
+}
+
 func (e *env) start(so startOpts) *instance {
 	e.t.Helper()
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		e.t.Fatal(err)
+	rc := so.config
+	if rc == nil {
+		rc = cfg
 	}
-	byObject := puller.CacheByObject(e.opts, e.ns)
-	byObject[&corev1.Pod{}] = cache.ByObject{Namespaces: map[string]cache.Config{
-		e.ns:                {LabelSelector: puller.PodSelector(e.opts)},
-		cache.AllNamespaces: {LabelSelector: e.userSel},
-	}}
-	c := so.config
-	if c == nil {
-		c = cfg
-	}
-	mgr, err := ctrl.NewManager(c, ctrl.Options{
-		Scheme:                        scheme,
-		Metrics:                       metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:        "0",
-		Cache:                         cache.Options{ByObject: byObject},
-		LeaderElection:                so.leaderElect,
-		LeaderElectionID:              "prepuller",
-		LeaderElectionNamespace:       e.ns,
-		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 ptr.To(4 * time.Second),
-		RenewDeadline:                 ptr.To(3 * time.Second),
-		RetryPeriod:                   ptr.To(500 * time.Millisecond),
+	p, err := app.New(rc, e.config(so), app.Seams{
+		Clock:   so.clock,
+		Metrics: e.reg,
+		Manager: func(o *ctrl.Options) {
+			o.LeaseDuration = ptr.To(4 * time.Second)
+			o.RenewDeadline = ptr.To(3 * time.Second)
+			o.RetryPeriod = ptr.To(500 * time.Millisecond)
+			o.GracefulShutdownTimeout = ptr.To(5 * time.Second)
+			// Several managers in one process: their controllers share
+			// the name "puller".
+			o.Controller.SkipNameValidation = ptr.To(true)
+		},
 	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	rec, err := puller.Setup(mgr, e.opts, puller.Deps{Namespace: e.ns, Clock: so.clock, UserPodSelector: e.userSel})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
+	go func() { done <- p.Manager.Start(ctx) }()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
@@ -136,7 +141,7 @@ func (e *env) start(so startOpts) *instance {
 		})
 	}
 	e.t.Cleanup(stop)
-	return &instance{rec: rec, stop: stop}
+	return &instance{p: p, stop: stop}
 }
 
 // userPod creates a singleuser pod for user running image.
@@ -241,10 +246,12 @@ func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 	t.Fatalf("timed out after %s: %s", timeout, msg)
 }
 
-// counter reads a prepuller counter from the controller-runtime registry.
-func counter(t *testing.T, name string, lbls map[string]string) float64 {
+// counter reads a prepuller counter from the test's own registry (summed
+// over every instance of the test).
+func (e *env) counter(name string, lbls map[string]string) float64 {
+	t := e.t
 	t.Helper()
-	mfs, err := metrics.Registry.Gather()
+	mfs, err := e.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,11 +273,11 @@ func counter(t *testing.T, name string, lbls map[string]string) float64 {
 	return total
 }
 
-// gauge reads an unlabelled prepuller gauge from the controller-runtime
-// registry.
-func gauge(t *testing.T, name string) float64 {
+// gauge reads an unlabelled prepuller gauge from the test's registry.
+func (e *env) gauge(name string) float64 {
+	t := e.t
 	t.Helper()
-	mfs, err := metrics.Registry.Gather()
+	mfs, err := e.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,11 +291,12 @@ func gauge(t *testing.T, name string) float64 {
 }
 
 // waitSyncs waits until n more puller syncs ran (in any instance).
-func waitSyncs(t *testing.T, n int) {
+func (e *env) waitSyncs(n int) {
+	t := e.t
 	t.Helper()
-	start := counter(t, "prepuller_puller_syncs_total", nil)
+	start := e.counter("prepuller_puller_syncs_total", nil)
 	eventually(t, 30*time.Second, func() (bool, string) {
-		got := counter(t, "prepuller_puller_syncs_total", nil) - start
+		got := e.counter("prepuller_puller_syncs_total", nil) - start
 		return got >= float64(n), fmt.Sprintf("%v of %d syncs", got, n)
 	})
 }
@@ -347,4 +355,29 @@ func (e *env) setRollout(ds *appsv1.DaemonSet, desired, updated int32) {
 	if err := k8s.Status().Update(e.ctx, ds); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// shiftedClock runs with real time, shifted by what the test skips ahead:
+// the puller's timers (window, rollout hold, resync) keep moving while a
+// test jumps over a TTL.
+type shiftedClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+var _ clock.PassiveClock = &shiftedClock{}
+
+func (c *shiftedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *shiftedClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// Skip moves the clock forward by d.
+func (c *shiftedClock) Skip(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
 }

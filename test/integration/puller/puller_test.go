@@ -9,11 +9,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/puller"
 	"prepuller.dev/prepuller/puller/render"
 )
@@ -72,11 +70,11 @@ func TestBurstGivesOneWrite(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		e.userPod(fmt.Sprintf("jupyter-u%d", i), fmt.Sprintf("u%d", i), want[i%10])
 	}
-	writes0 := counter(t, "prepuller_puller_daemonset_writes_total", nil)
+	writes0 := e.counter("prepuller_puller_daemonset_writes_total", nil)
 	e.start(startOpts{})
 	e.waitImages(sortedByName(want))
 	// Let more windows pass: nothing else must be written.
-	waitSyncs(t, 3)
+	e.waitSyncs(3)
 	ds, err := e.daemonSet()
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +82,7 @@ func TestBurstGivesOneWrite(t *testing.T) {
 	if ds.Generation != 2 {
 		t.Errorf("generation %d, want 2 (create + one update for the whole burst)", ds.Generation)
 	}
-	if got := counter(t, "prepuller_puller_daemonset_writes_total", nil) - writes0; got != 1 {
+	if got := e.counter("prepuller_puller_daemonset_writes_total", nil) - writes0; got != 1 {
 		t.Errorf("%v DaemonSet writes for the burst, want 1", got)
 	}
 }
@@ -110,12 +108,12 @@ func TestReRankDoesNotWrite(t *testing.T) {
 	// The controller counts a write after the API server has it, so the
 	// test can see the DaemonSet before the counter moves: let the writing
 	// sync finish before taking the baseline.
-	waitSyncs(t, 1)
+	e.waitSyncs(1)
 	ds, err := e.daemonSet()
 	if err != nil {
 		t.Fatal(err)
 	}
-	writes := counter(t, "prepuller_puller_daemonset_writes_total", nil)
+	writes := e.counter("prepuller_puller_daemonset_writes_total", nil)
 
 	for i := 1; i <= 3; i++ {
 		e.userPod(fmt.Sprintf("jupyter-b%d", i), fmt.Sprintf("b%d", i), b)
@@ -129,7 +127,7 @@ func TestReRankDoesNotWrite(t *testing.T) {
 		}
 		return s.Get(b) != nil && len(s.Get(b).Users) == 4, "b's new users not learned yet"
 	})
-	waitSyncs(t, 3)
+	e.waitSyncs(3)
 	got, err := e.daemonSet()
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +135,7 @@ func TestReRankDoesNotWrite(t *testing.T) {
 	if diff := cmp.Diff([]string{a, b}, pulled(got)); diff != "" {
 		t.Errorf("pull order changed with the rank (-want +got):\n%s", diff)
 	}
-	if n := counter(t, "prepuller_puller_daemonset_writes_total", nil) - writes; n != 0 {
+	if n := e.counter("prepuller_puller_daemonset_writes_total", nil) - writes; n != 0 {
 		t.Errorf("%v DaemonSet writes after a re-rank, want 0", n)
 	}
 	if got.ResourceVersion != ds.ResourceVersion {
@@ -163,15 +161,15 @@ func TestRestartDoesNotWrite(t *testing.T) {
 	ds, _ := e.daemonSet()
 	_, cm, _ := e.state()
 
-	writes := counter(t, "prepuller_puller_daemonset_writes_total", nil)
-	stateWrites := counter(t, "prepuller_puller_state_writes_total", nil)
+	writes := e.counter("prepuller_puller_daemonset_writes_total", nil)
+	stateWrites := e.counter("prepuller_puller_state_writes_total", nil)
 	e.start(startOpts{})
-	waitSyncs(t, 3)
+	e.waitSyncs(3)
 	// A no-op update would keep the resourceVersion: count writes too.
-	if got := counter(t, "prepuller_puller_daemonset_writes_total", nil) - writes; got != 0 {
+	if got := e.counter("prepuller_puller_daemonset_writes_total", nil) - writes; got != 0 {
 		t.Errorf("%v DaemonSet writes after the restart, want 0", got)
 	}
-	if got := counter(t, "prepuller_puller_state_writes_total", nil) - stateWrites; got != 0 {
+	if got := e.counter("prepuller_puller_state_writes_total", nil) - stateWrites; got != 0 {
 		t.Errorf("%v state writes after the restart, want 0", got)
 	}
 	ds2, _ := e.daemonSet()
@@ -255,12 +253,12 @@ func TestStateErrorDoesNotBlockDaemonSet(t *testing.T) {
 	if err := k8s.Create(e.ctx, cm); err != nil {
 		t.Fatal(err)
 	}
-	errs := counter(t, "prepuller_puller_state_errors_total", nil)
+	errs := e.counter("prepuller_puller_state_errors_total", nil)
 	e.start(startOpts{})
 	e.userPod("jupyter-a", "a", "docker.io/org/a:1")
 	e.waitImages(norm(t, "docker.io/org/a:1"))
 	e.waitEvent(puller.ReasonStateNotSaved, e.opts.StateConfigMapName)
-	if got := counter(t, "prepuller_puller_state_errors_total", nil) - errs; got < 1 {
+	if got := e.counter("prepuller_puller_state_errors_total", nil) - errs; got < 1 {
 		t.Errorf("%v state errors counted, want at least 1", got)
 	}
 }
@@ -292,7 +290,7 @@ func TestInstallFailureReported(t *testing.T) {
 	}
 	e.waitEvent(puller.ReasonInstallFailing, e.opts.Image)
 	eventually(t, 10*time.Second, func() (bool, string) {
-		v := gauge(t, "prepuller_puller_install_failing")
+		v := e.gauge("prepuller_puller_install_failing")
 		return v == 1, fmt.Sprintf("prepuller_puller_install_failing = %v", v)
 	})
 	// The image behind it is not failing itself: not quarantined.
@@ -305,22 +303,22 @@ func TestInstallFailureReported(t *testing.T) {
 		}
 	}
 	eventually(t, 30*time.Second, func() (bool, string) {
-		v := gauge(t, "prepuller_puller_install_failing")
+		v := e.gauge("prepuller_puller_install_failing")
 		return v == 0, fmt.Sprintf("prepuller_puller_install_failing = %v after the pods left", v)
 	})
 }
 
-// Images known only from the webhook survive a leader change, and the new
-// leader does not rewrite the DaemonSet.
+// Images whose pods are gone, known only from the state, survive a leader
+// change, and the new leader does not rewrite the DaemonSet.
 func TestLeaderChangeLosesNoImage(t *testing.T) {
 	e := newEnv(t)
 	a := e.start(startOpts{leaderElect: true})
 	e.waitImages(nil) // a leads
 	b := e.start(startOpts{leaderElect: true})
-	a.rec.Record(imageset.Sighting{Image: "quay.io/only/webhook:1", Namespace: e.userNS, Pod: "jupyter-x", User: "x", Time: time.Now(), Source: imageset.SourceWebhook})
-	b.rec.Record(imageset.Sighting{Image: "quay.io/ignored/follower:1", Namespace: e.userNS, Pod: "jupyter-y", User: "y", Time: time.Now(), Source: imageset.SourceWebhook})
-	want := []string{"quay.io/only/webhook:1"}
+	e.userPod("jupyter-x", "x", "quay.io/only/state:1")
+	want := []string{"quay.io/only/state:1"}
 	e.waitImages(want)
+	e.deletePod("jupyter-x")
 	eventually(t, 10*time.Second, func() (bool, string) {
 		s, _, err := e.state()
 		if err != nil {
@@ -330,11 +328,11 @@ func TestLeaderChangeLosesNoImage(t *testing.T) {
 	})
 	ds, _ := e.daemonSet()
 	a.stop()
-	syncsBefore := counter(t, "prepuller_puller_syncs_total", nil)
-	writes := counter(t, "prepuller_puller_daemonset_writes_total", nil)
+	syncsBefore := e.counter("prepuller_puller_syncs_total", nil)
+	writes := e.counter("prepuller_puller_daemonset_writes_total", nil)
 	// b takes over and syncs (an instance runs syncs only as leader).
 	eventually(t, 30*time.Second, func() (bool, string) {
-		return counter(t, "prepuller_puller_syncs_total", nil) >= syncsBefore+3, "new leader not syncing"
+		return e.counter("prepuller_puller_syncs_total", nil) >= syncsBefore+3, "new leader not syncing"
 	})
 	after := e.waitImages(want)
 	// The new leader loaded what the old one learned (a rebuilt state
@@ -342,7 +340,7 @@ func TestLeaderChangeLosesNoImage(t *testing.T) {
 	if s, _, err := e.state(); err != nil || s.Get(want[0]) == nil || s.Get(want[0]).Users["x"].IsZero() {
 		t.Errorf("state after the leader change lost the image's user (err %v)", err)
 	}
-	if got := counter(t, "prepuller_puller_daemonset_writes_total", nil) - writes; got != 0 {
+	if got := e.counter("prepuller_puller_daemonset_writes_total", nil) - writes; got != 0 {
 		t.Errorf("%v DaemonSet writes by the new leader, want 0", got)
 	}
 	if after.ResourceVersion != ds.ResourceVersion {
@@ -418,7 +416,7 @@ func TestTTLAndCap(t *testing.T) {
 	e := newEnv(t)
 	e.opts.MaxImages = 2
 	e.opts.TTL = metav1.Duration{Duration: time.Hour}
-	clk := clocktesting.NewFakePassiveClock(time.Now())
+	clk := &shiftedClock{}
 	e.start(startOpts{clock: clk})
 	a, b, c := "docker.io/org/a:1", "docker.io/org/b:1", "docker.io/org/c:1"
 	for i := 0; i < 3; i++ {
@@ -432,8 +430,8 @@ func TestTTLAndCap(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		e.deletePod(fmt.Sprintf("jupyter-a%d", i))
 	}
-	waitSyncs(t, 2) // the deletions are seen: a has no running pod
-	clk.SetTime(clk.Now().Add(2 * time.Hour))
+	e.waitSyncs(2) // the deletions are seen: a has no running pod
+	clk.Skip(2 * time.Hour)
 	// a expires; b and c are still running, so they do not.
 	e.waitImages([]string{b, c})
 	e.waitEvent(puller.ReasonImageRemoved, a)
@@ -503,18 +501,18 @@ func TestWriteWaitsForRollout(t *testing.T) {
 	a, b, c := "docker.io/org/a:1", "docker.io/org/b:1", "docker.io/org/c:1"
 	e.userPod("jupyter-a", "a", a)
 	ds := e.waitImages([]string{a}) // a create is never held
-	writes := counter(t, "prepuller_puller_daemonset_writes_total", nil)
+	writes := e.counter("prepuller_puller_daemonset_writes_total", nil)
 
 	// Three nodes, one replaced so far.
 	e.setRollout(ds, 3, 1)
-	held := counter(t, "prepuller_puller_daemonset_writes_held_total", map[string]string{"reason": "rollout"})
+	held := e.counter("prepuller_puller_daemonset_writes_held_total", map[string]string{"reason": "rollout"})
 	e.userPod("jupyter-b", "b", b)
 	eventually(t, 30*time.Second, func() (bool, string) {
-		got := counter(t, "prepuller_puller_daemonset_writes_held_total", map[string]string{"reason": "rollout"}) - held
+		got := e.counter("prepuller_puller_daemonset_writes_held_total", map[string]string{"reason": "rollout"}) - held
 		return got >= 1, "no write held for the rollout"
 	})
 	e.userPod("jupyter-c", "c", c)
-	waitSyncs(t, 2) // c is learned too, and still held
+	e.waitSyncs(2) // c is learned too, and still held
 	ds, err := e.daemonSet()
 	if err != nil {
 		t.Fatal(err)
@@ -526,7 +524,7 @@ func TestWriteWaitsForRollout(t *testing.T) {
 	// Every node replaced: b and c go out together.
 	e.setRollout(ds, 3, 3)
 	e.waitImageSet([]string{a, b, c})
-	if got := counter(t, "prepuller_puller_daemonset_writes_total", nil) - writes; got != 1 {
+	if got := e.counter("prepuller_puller_daemonset_writes_total", nil) - writes; got != 1 {
 		t.Errorf("%v DaemonSet writes after the rollout, want 1", got)
 	}
 }

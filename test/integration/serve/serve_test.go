@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"prepuller.dev/prepuller/cmd/prepuller/app"
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/test/cluster"
 	"prepuller.dev/prepuller/webhook"
 )
@@ -195,7 +196,7 @@ func TestNotReadyUntilCertificate(t *testing.T) {
 func startCluster(ctx context.Context, t *testing.T, namespaces ...string) (*cluster.Cluster, client.Client) {
 	t.Helper()
 	logf.SetLogger(zap.New(zap.WriteTo(t.Output()), zap.UseDevMode(true)))
-	c, err := cluster.Start(ctx, cluster.Options{Webhooks: cluster.PrepullerWebhooks(ns, webhook.DefaultOptions())})
+	c, err := cluster.Start(ctx, cluster.Options{Webhooks: cluster.PrepullerWebhooks(ns, userpod.DefaultOptions())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/test/cluster"
 	"prepuller.dev/prepuller/webhook"
 )
@@ -51,7 +52,7 @@ func TestMain(m *testing.M) {
 	}
 	// envtest rewrites a service reference with a path into a URL to its
 	// local webhook port, and fills in its CA.
-	mwc := webhook.MutatingWebhookConfiguration("prepuller-test", testOptions(), ownNS,
+	mwc := webhook.MutatingWebhookConfiguration("prepuller-test", userpod.DefaultOptions(), ownNS,
 		admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
 			Namespace: ownNS, Name: "prepuller-webhook", Path: ptr.To(strings.TrimPrefix(webhook.Path, "/")),
 		}})

@@ -24,6 +24,7 @@ import (
 	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/pkg/inventory"
 	it "prepuller.dev/prepuller/pkg/inventory/inventorytest"
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/puller"
 	"prepuller.dev/prepuller/test/builder"
 	"prepuller.dev/prepuller/webhook"
@@ -63,7 +64,11 @@ func startPrepuller(t *testing.T) *running {
 	if err := inventory.SetupWithManager(mgr, r.inv, inventory.Options{PullerNamespace: ownNS, PullerPodSelector: puller.PodSelector(popts)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := webhook.Setup(mgr, testOptions(), webhook.Deps{Namespace: ownNS, Recorder: r.rec, Inventory: r.inv}); err != nil {
+	scope, err := userpod.DefaultOptions().Scope(ownNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := webhook.Setup(mgr, testOptions(), webhook.Deps{Namespace: ownNS, Scope: scope, Recorder: r.rec, Inventory: r.inv}); err != nil {
 		t.Fatal(err)
 	}
 	mgr.GetWebhookServer().Register(rewriterPath, &ctrlwebhook.Admission{Handler: admission.HandlerFunc(rewriteImage)})
@@ -172,13 +177,10 @@ func TestWebhookThroughAPIServer(t *testing.T) {
 		return builder.MakeUserPod(name, hubNS, "alice").Container("notebook", image).InitContainer("block-cloud-metadata", "jupyterhub/k8s-network-tools:4.0.0")
 	}
 	netTools := "docker.io/jupyterhub/k8s-network-tools:4.0.0"
-	sightings := func(pod string, images ...string) []imageset.Sighting {
-		var out []imageset.Sighting
-		for _, img := range images {
-			// The API server defaults the pull policy before admission.
-			out = append(out, imageset.Sighting{Image: img, Namespace: hubNS, Pod: pod, User: "alice", PullPolicy: corev1.PullIfNotPresent, Source: imageset.SourceWebhook})
-		}
-		return out
+	// The webhook reports each admission of a user pod with how many
+	// images it names; the pod is learned once it exists (the puller).
+	admitted := func(pod string, images ...string) []imageset.Admission {
+		return []imageset.Admission{{Namespace: hubNS, Name: pod, Images: len(images)}}
 	}
 	userOwn := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
 		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
@@ -199,30 +201,30 @@ func TestWebhookThroughAPIServer(t *testing.T) {
 		wantImage      string // the first container's image after admission; "" = as created
 		wantAffinity   *corev1.Affinity
 		wantAnnotation string // prepuller.dev/steered; "" = absent
-		wantSightings  []imageset.Sighting
+		wantAdmissions []imageset.Admission
 	}{{
 		name:           "singleuser pod steered toward the status.images holders",
 		pod:            user("jupyter-alice", "jupyter/scipy-notebook:2024").Obj(),
 		wantAffinity:   &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{ownTerm(corev1.NodeSelectorOpIn, "node-a", "node-b")}}},
 		wantAnnotation: "2/4 nodes hold " + scipy,
-		wantSightings:  sightings("jupyter-alice", netTools, scipy),
+		wantAdmissions: admitted("jupyter-alice", netTools, scipy),
 	}, {
 		name:           "image known only from the puller pod",
 		pod:            user("jupyter-alice--past", pastCap).Obj(),
 		wantAffinity:   &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{ownTerm(corev1.NodeSelectorOpIn, "node-c")}}},
 		wantAnnotation: "1/4 nodes hold " + pastCap,
-		wantSightings:  sightings("jupyter-alice--past", netTools, pastCap),
+		wantAdmissions: admitted("jupyter-alice--past", netTools, pastCap),
 	}, {
 		name:           "the pod's own affinity is kept",
 		pod:            user("jupyter-alice--own", "jupyter/scipy-notebook:2024").Affinity(userOwn).Obj(),
 		wantAffinity:   withOwnTerm,
 		wantAnnotation: "2/4 nodes hold " + scipy,
-		wantSightings:  sightings("jupyter-alice--own", netTools, scipy),
+		wantAdmissions: admitted("jupyter-alice--own", netTools, scipy),
 	}, {
 		name:           "held nowhere: learned, annotated, not steered",
 		pod:            user("jupyter-alice--new", "quay.io/example/new:1").Obj(),
 		wantAnnotation: "not steered: 0/4 nodes hold quay.io/example/new:1",
-		wantSightings:  sightings("jupyter-alice--new", netTools, "quay.io/example/new:1"),
+		wantAdmissions: admitted("jupyter-alice--new", netTools, "quay.io/example/new:1"),
 	}, {
 		// Another webhook changes the image after prepuller steered the
 		// pod; the API server reinvokes prepuller, which replaces its own
@@ -233,8 +235,8 @@ func TestWebhookThroughAPIServer(t *testing.T) {
 		wantImage:      pastCap,
 		wantAffinity:   &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{ownTerm(corev1.NodeSelectorOpIn, "node-c")}}},
 		wantAnnotation: "1/4 nodes hold " + pastCap,
-		wantSightings: append(sightings("jupyter-alice--rewritten", netTools, scipy),
-			sightings("jupyter-alice--rewritten", netTools, pastCap)...),
+		wantAdmissions: append(admitted("jupyter-alice--rewritten", netTools, scipy),
+			admitted("jupyter-alice--rewritten", netTools, pastCap)...),
 	}, {
 		name: "non-matching pod is untouched",
 		pod:  builder.MakePod("other", hubNS).Container("c", "jupyter/scipy-notebook:2024").Obj(),
@@ -242,15 +244,14 @@ func TestWebhookThroughAPIServer(t *testing.T) {
 		name: "a user pod in prepuller's own namespace is untouched",
 		pod:  builder.MakeUserPod("jupyter-alice", ownNS, "alice").Container("notebook", "jupyter/scipy-notebook:2024").Obj(),
 	}, {
-		name: "generateName pod: learned under its prefix",
+		name: "generateName pod: admitted under its prefix",
 		pod: builder.MakePod("", hubNS).GenerateName("jupyter-").Label("component", "singleuser-server").
 			Container("notebook", "jupyter/scipy-notebook:2024").Obj(),
 		wantAffinity:   &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{ownTerm(corev1.NodeSelectorOpIn, "node-a", "node-b")}}},
 		wantAnnotation: "2/4 nodes hold " + scipy,
-		// No user name: the pod (here its prefix) is its own user, as
-		// userpod.User says for the webhook and the puller's watch alike.
-		wantSightings: []imageset.Sighting{{Image: scipy, Namespace: hubNS, Pod: "jupyter-", User: hubNS + "/jupyter-",
-			PullPolicy: corev1.PullIfNotPresent, Source: imageset.SourceWebhook}},
+		// Not named yet: the admission carries the prefix; the pod counts
+		// under the name the API server gives it, once it exists.
+		wantAdmissions: []imageset.Admission{{Namespace: hubNS, GenerateName: "jupyter-", Images: 1}},
 	}, {
 		name:   "dry run is untouched and learns nothing",
 		pod:    user("jupyter-alice--dry", "jupyter/scipy-notebook:2024").Obj(),
@@ -280,8 +281,8 @@ func TestWebhookThroughAPIServer(t *testing.T) {
 			if diff := cmp.Diff(tc.wantAnnotation, got.Annotations[webhook.AnnotationSteered]); diff != "" {
 				t.Errorf("annotation %s (-want +got):\n%s", webhook.AnnotationSteered, diff)
 			}
-			if diff := cmp.Diff(tc.wantSightings, r.rec.Sightings(), cmpopts.EquateEmpty(), cmpopts.IgnoreFields(imageset.Sighting{}, "Time")); diff != "" {
-				t.Errorf("sightings (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tc.wantAdmissions, r.rec.Admissions(), cmpopts.EquateEmpty(), cmpopts.IgnoreFields(imageset.Admission{}, "Time")); diff != "" {
+				t.Errorf("admissions (-want +got):\n%s", diff)
 			}
 		})
 	}

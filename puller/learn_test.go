@@ -10,15 +10,17 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
+	"prepuller.dev/prepuller/pkg/imageref"
 	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/test/builder"
 )
 
-func learnController(namespaces, excluded []string) *controller {
-	return &controller{
-		ns:  "prepuller",
-		set: imageset.New(),
+func learnController(namespaces, excluded []string) *reconciler {
+	return &reconciler{
+		ns:   "prepuller",
+		set:  imageset.New(),
+		norm: imageref.NewCache(16),
 		scope: &userpod.Scope{
 			Namespaces: userpod.NewNamespaces(namespaces, excluded, "prepuller"),
 			Selector:   labels.SelectorFromSet(labels.Set{"component": "singleuser-server"}),
@@ -102,4 +104,38 @@ func keys(m map[string]time.Time) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func TestPodSightings(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := map[string]struct {
+		pod  *corev1.Pod
+		want []imageset.Sighting
+	}{
+		"kubespawner pod": {
+			pod: builder.MakeUserPod("jupyter-alice", "hub", "alice").
+				InitContainer("block-cloud-metadata", "quay.io/jupyterhub/k8s-network-tools:4.0.0").
+				Image("jupyter/scipy-notebook:2024").PullPolicy(corev1.PullAlways).
+				Image("jupyter/scipy-notebook:2024").
+				Image("bad image!").
+				PullSecret("reg").Obj(),
+			want: []imageset.Sighting{
+				{Image: "quay.io/jupyterhub/k8s-network-tools:4.0.0", Namespace: "hub", Pod: "jupyter-alice", User: "alice", PullSecrets: []string{"reg"}, Time: now},
+				{Image: "docker.io/jupyter/scipy-notebook:2024", Namespace: "hub", Pod: "jupyter-alice", User: "alice", PullSecrets: []string{"reg"}, PullPolicy: corev1.PullAlways, Time: now},
+			},
+		},
+		"no user name": {
+			pod: builder.MakePod("p", "ns").Image("busybox").Obj(),
+			want: []imageset.Sighting{
+				{Image: "docker.io/library/busybox:latest", Namespace: "ns", Pod: "p", User: "ns/p", Time: now},
+			},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, PodSightings(tc.pod, now, imageref.NewCache(16))); diff != "" {
+				t.Errorf("sightings (-want +got):\n%s", diff)
+			}
+		})
+	}
 }
