@@ -16,10 +16,10 @@ func TestSchedule(t *testing.T) {
 		due2 time.Time
 	}{
 		"start or after an error": {want: 0},
-		"quiet: next resync far": {due: now.Add(time.Minute), want: interval, due2: now.Add(interval)},
-		"inside an open window":  {due: now.Add(3 * time.Second), want: 3 * time.Second, due2: now.Add(3 * time.Second)},
-		"due":                    {due: now, want: 0, due2: now},
-		"overdue":                {due: now.Add(-time.Second), want: 0, due2: now.Add(-time.Second)},
+		"quiet: next resync far":  {due: now.Add(time.Minute), want: interval, due2: now.Add(interval)},
+		"inside an open window":   {due: now.Add(3 * time.Second), want: 3 * time.Second, due2: now.Add(3 * time.Second)},
+		"due":                     {due: now, want: 0, due2: now},
+		"overdue":                 {due: now.Add(-time.Second), want: 0, due2: now.Add(-time.Second)},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
