@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"prepuller.dev/prepuller/pkg/imageref"
@@ -21,30 +22,27 @@ func TestImagesRoundTrip(t *testing.T) {
 		},
 		"long tail": {"registry.example.org/g/" + longName + ":a-tag-that-is-long-too"},
 	}
+	renderImages := func(t *testing.T, images []string) *appsv1.DaemonSet {
+		t.Helper()
+		in := input()
+		in.Images = nil
+		for _, img := range images {
+			in.Images = append(in.Images, Image{Image: img, PullPolicy: corev1.PullIfNotPresent})
+		}
+		ds, err := DaemonSet(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
 	for name, images := range cases {
 		t.Run(name, func(t *testing.T) {
-			in := input()
-			in.Images = nil
-			for _, img := range images {
-				in.Images = append(in.Images, Image{Image: img, PullPolicy: corev1.PullIfNotPresent})
-			}
-			ds, err := DaemonSet(in)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ds := renderImages(t, images)
 			got := Images(ds)
 			if diff := cmp.Diff(images, got); diff != "" {
 				t.Fatalf("Images(DaemonSet(in)) (-want +got):\n%s", diff)
 			}
-			in.Images = nil
-			for _, img := range got {
-				in.Images = append(in.Images, Image{Image: img, PullPolicy: corev1.PullIfNotPresent})
-			}
-			again, err := DaemonSet(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(ds, again); diff != "" {
+			if diff := cmp.Diff(ds, renderImages(t, got)); diff != "" {
 				t.Errorf("DaemonSet(Images(DaemonSet(in))) (-first +second):\n%s", diff)
 			}
 		})
