@@ -7,7 +7,7 @@ GO ?= go
 ASSETS = $(shell test/controlplane/build.sh --print-dir)
 export KUBEBUILDER_ASSETS = $(ASSETS)
 
-.PHONY: all build controlplane test unit vet demo demo-keep bench sim clean help
+.PHONY: all build controlplane test unit vet fuzz demo demo-keep bench sim clean help
 
 all: build
 
@@ -23,8 +23,26 @@ controlplane: ## build the control-plane binaries into the cache (skips what exi
 vet: ## go vet every package
 	$(GO) vet ./...
 
-test: controlplane vet ## vet, then unit and integration tests with the race detector
+test: controlplane vet ## vet, then unit and integration tests with the race detector, then a short fuzz
 	$(GO) test -race -count=1 -timeout 40m ./...
+	$(MAKE) fuzz FUZZTIME=5s
+
+# Every decoder of outside input, as package:target. go test -fuzz takes
+# one package and one target per run, so they run one after another.
+# Minimizing is capped: with the 60s default the workers spent most of a
+# run minimizing (FuzzAdmissionReview ran 16 inputs in 60s, and 12,000 in
+# 20s with 1s).
+FUZZTIME ?= 10s
+FUZZMINIMIZETIME ?= 1s
+FUZZ_TARGETS = ./pkg/imageref:FuzzNormalize ./pkg/userpod:FuzzExtraImages \
+	./pkg/imageset:FuzzDecode ./webhook:FuzzDecodePod ./webhook:FuzzAdmissionReview \
+	./cmd/prepuller/config:FuzzParse
+
+fuzz: ## run each fuzz target for FUZZTIME (default 10s); failures land in the package's testdata/fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $${t%%:*}; \
+	done
 
 unit: ## unit tests only (no control plane)
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)

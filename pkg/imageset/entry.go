@@ -13,6 +13,15 @@ import (
 const (
 	maxUsers = 64
 	maxPods  = 16
+	// maxSecretNamespaces bounds the namespaces whose pull secrets an
+	// entry remembers, besides the set's own (see Set.SetOwnNamespace).
+	// With KubeSpawner's per-user namespaces every user adds one, and
+	// only the own namespace's secrets are ever used; the others are kept
+	// to name them in warnings, where a few recent ones say enough.
+	maxSecretNamespaces = 8
+	// maxSecretNames bounds the names kept per namespace: a pod may list
+	// any number of imagePullSecrets.
+	maxSecretNames = 8
 )
 
 // Entry is everything known about one image.
@@ -29,9 +38,15 @@ type Entry struct {
 	// Running is the number of live user pods using the image at the last
 	// sync. It is recomputed from the pod cache, never from the state.
 	Running int `json:"running"`
-	// PullSecrets maps a namespace to the pull secret names pods there used
-	// with this image.
+	// PullSecrets maps a namespace to the pull secret names (sorted, at
+	// most maxSecretNames) pods there used with this image. It keeps the
+	// set's own namespace and the maxSecretNamespaces others that used a
+	// secret most recently (SecretsSeen).
 	PullSecrets map[string][]string `json:"pullSecrets,omitempty"`
+	// SecretsSeen is when each namespace in PullSecrets last used a pull
+	// secret with this image. States written before it existed lack it;
+	// their namespaces count as the least recent.
+	SecretsSeen map[string]time.Time `json:"secretsSeen,omitempty"`
 	// PullAlways is true when the latest pod asked for imagePullPolicy Always.
 	PullAlways bool `json:"pullAlways,omitempty"`
 	// Size in bytes as a node reports it; zero while no node holds it.
@@ -73,7 +88,23 @@ func (e *Entry) Quarantined(now time.Time) bool {
 	return e.Quarantine != nil && now.Before(e.Quarantine.RetryAt)
 }
 
-func (e *Entry) observe(s Sighting) {
+// ForeignSecrets returns the distinct pull secret names pods used with the
+// image outside namespace own, sorted. The puller can use only its own
+// namespace's secrets, so these are the ones to warn about, once per name
+// rather than per namespace. There are at most maxSecretNamespaces *
+// maxSecretNames of them.
+func (e *Entry) ForeignSecrets(own string) []string {
+	var out []string
+	for ns, names := range e.PullSecrets {
+		if ns != own {
+			out = append(out, names...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func (e *Entry) observe(s Sighting, own string) {
 	if e.FirstSeen.IsZero() || s.Time.Before(e.FirstSeen) {
 		e.FirstSeen = s.Time
 	}
@@ -97,20 +128,107 @@ func (e *Entry) observe(s Sighting) {
 		}
 		e.RecentPods = touch(e.RecentPods, key, s.Time, maxPods)
 	}
-	for _, name := range s.PullSecrets {
-		if name == "" {
-			continue
+	if e.addSecrets(s.Namespace, s.PullSecrets, s.Time) {
+		e.trimSecrets(maxSecretNamespaces, own)
+	}
+}
+
+// trimSecrets forgets the least recently seen namespaces but own until at
+// most limit others are left. One sighting adds one namespace, so this
+// removes one, in place.
+func (e *Entry) trimSecrets(limit int, own string) {
+	for otherNamespaces(e.PullSecrets, own) > limit {
+		var oldestNS string
+		var oldest time.Time
+		for ns := range e.PullSecrets {
+			t := e.SecretsSeen[ns]
+			if ns != own && (oldestNS == "" || t.Before(oldest) || (t.Equal(oldest) && ns > oldestNS)) {
+				oldestNS, oldest = ns, t
+			}
 		}
-		if e.PullSecrets == nil {
-			e.PullSecrets = map[string][]string{}
-		}
-		names := e.PullSecrets[s.Namespace]
-		if !slices.Contains(names, name) {
-			names = append(names, name)
-			sort.Strings(names)
-			e.PullSecrets[s.Namespace] = names
+		delete(e.PullSecrets, oldestNS)
+		delete(e.SecretsSeen, oldestNS)
+	}
+}
+
+// addSecrets records the secret names a pod in ns used at t, and reports
+// whether it did (the sighting named one). Past maxSecretNames, the names
+// of this sighting are kept before older ones.
+func (e *Entry) addSecrets(ns string, names []string, t time.Time) bool {
+	var merged []string
+	for _, name := range names {
+		if name != "" && !slices.Contains(merged, name) {
+			merged = append(merged, name)
 		}
 	}
+	if len(merged) == 0 {
+		return false
+	}
+	for _, name := range e.PullSecrets[ns] {
+		if !slices.Contains(merged, name) {
+			merged = append(merged, name)
+		}
+	}
+	merged = merged[:min(len(merged), maxSecretNames)]
+	sort.Strings(merged)
+	if e.PullSecrets == nil {
+		e.PullSecrets = map[string][]string{}
+	}
+	e.PullSecrets[ns] = merged
+	if e.SecretsSeen == nil {
+		e.SecretsSeen = map[string]time.Time{}
+	}
+	if old, ok := e.SecretsSeen[ns]; !ok || t.After(old) {
+		e.SecretsSeen[ns] = t
+	}
+	return true
+}
+
+// recentSecrets returns the pull secrets of own and of the limit other
+// namespaces seen most recently, with their times: the maps themselves
+// when nothing is left out, else new ones (the caller's are not changed).
+func recentSecrets(secrets map[string][]string, seen map[string]time.Time, limit int, own string) (map[string][]string, map[string]time.Time) {
+	others := otherNamespaces(secrets, own)
+	if others <= limit {
+		return secrets, seen
+	}
+	keys := make([]string, 0, others)
+	for ns := range secrets {
+		if ns != own {
+			keys = append(keys, ns)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		ti, tj := seen[keys[i]], seen[keys[j]]
+		if !ti.Equal(tj) {
+			return ti.After(tj)
+		}
+		return keys[i] < keys[j]
+	})
+	keys = keys[:min(len(keys), limit)]
+	if _, ok := secrets[own]; ok {
+		keys = append(keys, own)
+	}
+	outSecrets := make(map[string][]string, len(keys))
+	outSeen := make(map[string]time.Time, len(keys))
+	for _, ns := range keys {
+		outSecrets[ns] = secrets[ns]
+		if t, ok := seen[ns]; ok {
+			outSeen[ns] = t
+		}
+	}
+	if len(outSeen) == 0 {
+		outSeen = nil
+	}
+	return outSecrets, outSeen
+}
+
+// otherNamespaces counts the namespaces in secrets but own.
+func otherNamespaces(secrets map[string][]string, own string) int {
+	if _, ok := secrets[own]; ok {
+		return len(secrets) - 1
+	}
+	return len(secrets)
 }
 
 // touch records key at t, keeping at most limit keys (the most recent).

@@ -8,6 +8,10 @@ import (
 )
 
 // stateVersion is bumped on incompatible changes to the persisted form.
+// Additions an older release ignores safely keep it: secretsSeen (with
+// pull secrets bounded per entry) came without a bump, so a rollback
+// still reads the state, and states without it load (their namespaces
+// count as the least recently seen).
 const stateVersion = 1
 
 type persisted struct {
@@ -20,20 +24,23 @@ type Shed struct {
 	// Dropped are images left out of the document, least recently seen
 	// first.
 	Dropped []string
-	// Shrunk is the number of entries written with fewer users and recent
-	// pods than the set holds (their most recent ones).
+	// Shrunk is the number of entries written with fewer users, recent
+	// pods and pull secret namespaces than the set holds (their most
+	// recent ones; the own namespace's secrets are always kept).
 	Shrunk int
 }
 
 // shrinkLimits are the user and recent-pod counts tried, largest first,
-// when even the pulled images alone do not fit.
+// when even the pulled images alone do not fit. The same limits apply to
+// the namespaces with pull secrets.
 var shrinkLimits = []int{32, 16, 8, 4, 2, 1}
 
 // Encode returns the set as JSON, at most maxBytes long (zero: no limit).
 // When the set does not fit, the images that are not pulled (not active,
 // static or running) are left out, least recently seen first; if the
-// pulled ones alone still do not fit, their user and recent-pod lists are
-// cut to the most recent entries, largest entries first. Each entry is
+// pulled ones alone still do not fit, their user, recent-pod and
+// pull-secret lists are cut to the most recent entries, largest entries
+// first (the own namespace's secrets are kept). Each entry is
 // marshalled once (and once more per cut), so the cost stays linear in the
 // set however much is left out.
 func (s *Set) Encode(maxBytes int, active map[string]bool) ([]byte, Shed, error) {
@@ -84,7 +91,7 @@ func (s *Set) Encode(maxBytes int, active map[string]bool) ([]byte, Shed, error)
 		for _, limit := range shrinkLimits {
 			var big []int
 			for i, e := range entries {
-				if raw[i] != nil && (len(e.Users) > limit || len(e.RecentPods) > limit) {
+				if raw[i] != nil && (len(e.Users) > limit || len(e.RecentPods) > limit || otherNamespaces(e.PullSecrets, s.own) > limit) {
 					big = append(big, i)
 				}
 			}
@@ -96,6 +103,7 @@ func (s *Set) Encode(maxBytes int, active map[string]bool) ([]byte, Shed, error)
 				c := *entries[i]
 				c.Users = mostRecent(c.Users, limit)
 				c.RecentPods = mostRecent(c.RecentPods, limit)
+				c.PullSecrets, c.SecretsSeen = recentSecrets(c.PullSecrets, c.SecretsSeen, limit, s.own)
 				b, err := json.Marshal(&c)
 				if err != nil {
 					return nil, shed, fmt.Errorf("encoding image set: %w", err)
@@ -111,7 +119,7 @@ func (s *Set) Encode(maxBytes int, active map[string]bool) ([]byte, Shed, error)
 		shed.Shrunk = len(shrunk)
 	}
 	if !fits() {
-		return nil, shed, fmt.Errorf("encoding image set: %d bytes exceed %d even with only pulled images and one user each", size(), maxBytes)
+		return nil, shed, fmt.Errorf("encoding image set: %d bytes exceed %d even with only pulled images and one user, pod and secret namespace each", size(), maxBytes)
 	}
 	out := make([]byte, 0, size())
 	out = append(out, head...)
@@ -169,6 +177,15 @@ func Decode(data []byte) (*Set, error) {
 		}
 		if _, dup := s.entries[e.Image]; dup {
 			return nil, fmt.Errorf("decoding image set: image %q listed twice", e.Image)
+		}
+		// A time without secrets would be written back forever.
+		for ns := range e.SecretsSeen {
+			if _, ok := e.PullSecrets[ns]; !ok {
+				delete(e.SecretsSeen, ns)
+			}
+		}
+		if len(e.SecretsSeen) == 0 {
+			e.SecretsSeen = nil
 		}
 		s.entries[e.Image] = e
 	}

@@ -9,6 +9,8 @@ import (
 // puller controller owns it and feeds it from one goroutine.
 type Set struct {
 	entries map[string]*Entry
+	// own is the namespace whose pull secrets are never trimmed.
+	own string
 }
 
 // New returns an empty set.
@@ -24,7 +26,19 @@ func (s *Set) Observe(sg Sighting) {
 		e = &Entry{Image: sg.Image}
 		s.entries[sg.Image] = e
 	}
-	e.observe(sg)
+	e.observe(sg, s.own)
+}
+
+// SetOwnNamespace names the namespace whose recorded pull secrets are
+// always kept: prepuller's own, the only one whose secrets the puller
+// DaemonSet can use. Those of other namespaces are kept for the most
+// recent few only. It trims every entry at once, so a state saved before
+// secrets were bounded shrinks as soon as it is loaded.
+func (s *Set) SetOwnNamespace(ns string) {
+	s.own = ns
+	for _, e := range s.entries {
+		e.PullSecrets, e.SecretsSeen = recentSecrets(e.PullSecrets, e.SecretsSeen, maxSecretNamespaces, ns)
+	}
 }
 
 // SetRunning replaces every entry's running-pod count. Images missing from

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"prepuller.dev/prepuller/pkg/imageref"
+	"prepuller.dev/prepuller/puller/render"
 )
 
 // HostnameLabel names nodes in steering terms. matchFields on metadata.name
@@ -346,21 +347,14 @@ func union(fromStatus []string, fromPods map[string][]string) []string {
 }
 
 // pulledImages lists the normalized spec images of the init containers that
-// terminated with exit code 0, sorted.
+// terminated with exit code 0, sorted. Every such container counts, the
+// install container and ones the puller did not render included: whatever
+// ran is on the node.
 func pulledImages(p *corev1.Pod, norm *imageref.Cache) []string {
 	var out []string
-	for _, st := range p.Status.InitContainerStatuses {
-		if st.State.Terminated == nil || st.State.Terminated.ExitCode != 0 {
-			continue
-		}
-		for _, c := range p.Spec.InitContainers {
-			if c.Name != st.Name {
-				continue
-			}
-			if name, err := norm.Normalize(c.Image); err == nil {
-				out = append(out, name)
-			}
-			break
+	for pull := range render.PodPulls(&p.Spec, p.Status.InitContainerStatuses, norm) {
+		if st := pull.Status; pull.Valid && st != nil && st.State.Terminated != nil && st.State.Terminated.ExitCode == 0 {
+			out = append(out, pull.Image)
 		}
 	}
 	slices.Sort(out)

@@ -47,10 +47,20 @@ type Report struct {
 	Install *Failure
 }
 
-// Detect reads the puller pods' init container statuses. An image is
-// failing when it fails on at least minNodes nodes, or on every puller pod
-// when there are fewer.
+// Detect is DetectWith without a memo: every sync parses every init
+// container's image of every puller pod again (30,000 parses at 1,000
+// nodes and 30 images).
+//
+// Deprecated: use DetectWith with the controller's imageref.Cache.
 func Detect(pods []corev1.Pod, minNodes int) Report {
+	return DetectWith(pods, minNodes, nil)
+}
+
+// DetectWith reads the puller pods' init container statuses. An image is
+// failing when it fails on at least minNodes nodes, or on every puller pod
+// when there are fewer. Images are normalized through norm (nil: no memo);
+// the pods all name the same few images, so a cache parses each once.
+func DetectWith(pods []corev1.Pod, minNodes int, norm *imageref.Cache) Report {
 	rep := Report{Failing: map[string]Failure{}, Pulled: map[string]bool{}}
 	failing := map[string]map[string]string{} // image -> node -> reason
 	install := map[string]string{}            // node -> reason
@@ -66,25 +76,20 @@ func Detect(pods []corev1.Pod, minNodes int) Report {
 		if node == "" {
 			node = p.Name
 		}
-		images := map[string]string{}
-		for _, c := range p.Spec.InitContainers {
-			images[c.Name] = c.Image
-		}
-		for _, st := range p.Status.InitContainerStatuses {
-			raw, ok := images[st.Name]
-			if !ok {
+		for pull := range render.PodPulls(&p.Spec, p.Status.InitContainerStatuses, norm) {
+			st := pull.Status
+			if st == nil {
 				continue
 			}
-			img, err := imageref.Normalize(raw)
-			if err != nil {
-				img = raw
-			}
+			// An invalid reference keeps its raw name, so the report
+			// still says which image fails.
+			img := pull.Image
 			if t := st.State.Terminated; t != nil && t.ExitCode == 0 {
 				rep.Pulled[img] = true
 				continue
 			}
-			reason := failure(st)
-			if reason != "" && st.Name == render.InstallContainerName {
+			reason := failure(*st)
+			if reason != "" && pull.Install {
 				install[node], installImage = reason, img
 				continue
 			}

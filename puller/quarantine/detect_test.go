@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"prepuller.dev/prepuller/pkg/imageref"
 	"prepuller.dev/prepuller/test/builder"
 )
 
@@ -138,6 +139,9 @@ func TestDetect(t *testing.T) {
 				pods = append(pods, *p)
 			}
 			rep := Detect(pods, tc.minNodes)
+			if diff := cmp.Diff(rep, DetectWith(pods, tc.minNodes, imageref.NewCache(16))); diff != "" {
+				t.Errorf("memoized report differs (-uncached +cached):\n%s", diff)
+			}
 			got := map[string][]string{}
 			for img, f := range rep.Failing {
 				got[img] = f.Nodes

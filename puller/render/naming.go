@@ -16,6 +16,9 @@ const namePrefix = "pull-"
 // lengthens them in the case they would.
 const hashLen = 8
 
+// longHashLen hex digits name images whose short names clash.
+const longHashLen = 24
+
 // ContainerName returns the init container name for a normalized image
 // reference: "pull-" + the repository's last path segment and tag, made
 // into a DNS-1123 label, + "-" + a short hash of the whole reference. It
@@ -71,7 +74,7 @@ func ContainerNames(images []string) map[string]string {
 	for _, imgs := range byName {
 		if len(imgs) > 1 {
 			for _, img := range imgs {
-				out[img] = containerName(img, 24)
+				out[img] = containerName(img, longHashLen)
 			}
 		}
 	}
