@@ -6,6 +6,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 
 	"prepuller.dev/prepuller/pkg/imageset"
+	"prepuller.dev/prepuller/puller/render"
 )
 
 // rolloutInProgress reports whether the DaemonSet controller has not yet
@@ -54,7 +55,7 @@ func (p *rolloutProgress) see(live *appsv1.DaemonSet, now time.Time) {
 // the rollout: the failing image is what holds it up, on every node, since
 // init containers run in order.
 func unblocksRollout(live *appsv1.DaemonSet, ev imageset.Evaluation) bool {
-	for _, img := range pullOrder(live) {
+	for _, img := range render.Images(live) {
 		if d, ok := ev.Decisions[img]; ok && d.State == imageset.StateQuarantined {
 			return true
 		}

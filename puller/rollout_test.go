@@ -68,9 +68,9 @@ func daemonSet(generation int64, status appsv1.DaemonSetStatus, images ...string
 	ds := &appsv1.DaemonSet{Status: status}
 	ds.Generation = generation
 	ds.Spec.Template.Spec.InitContainers = []corev1.Container{{Name: render.InstallContainerName, Image: "ghcr.io/prepuller/prepuller:1"}}
-	for i, img := range images {
+	for _, img := range images {
 		ds.Spec.Template.Spec.InitContainers = append(ds.Spec.Template.Spec.InitContainers,
-			corev1.Container{Name: "pull-" + string(rune('a'+i)), Image: img})
+			corev1.Container{Name: render.ContainerName(img), Image: img})
 	}
 	return ds
 }

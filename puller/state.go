@@ -16,6 +16,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"prepuller.dev/prepuller/pkg/imageset"
+	"prepuller.dev/prepuller/puller/render"
 )
 
 // StateKey is the ConfigMap key holding the image set as JSON.
@@ -41,6 +42,7 @@ func (r *reconciler) load(ctx context.Context) error {
 	}
 	set, err := imageset.Decode([]byte(data))
 	if err == nil {
+		set.SetOwnNamespace(r.ns)
 		r.set = set
 		r.savedData = data
 		r.savedPrint = set.Fingerprint()
@@ -98,7 +100,8 @@ func (r *reconciler) recover(ctx context.Context) error {
 		return err
 	}
 	r.set = imageset.New()
-	r.set.Recover(pullOrder(live), r.clock.Now())
+	r.set.SetOwnNamespace(r.ns)
+	r.set.Recover(render.Images(live), r.clock.Now())
 	return nil
 }
 

@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"prepuller.dev/prepuller/pkg/imageref"
 	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/puller/quarantine"
 	"prepuller.dev/prepuller/puller/render"
@@ -180,7 +179,7 @@ func (r *reconciler) checkPullers(ctx context.Context, now time.Time, live *apps
 	if err := r.pullerPods.List(ctx, &pods, client.InNamespace(r.ns), client.MatchingLabelsSelector{Selector: r.pullerSel}, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing puller pods: %w", err)
 	}
-	rep := quarantine.Detect(pods.Items, r.opts.FailureMinNodes)
+	rep := quarantine.DetectWith(pods.Items, r.opts.FailureMinNodes, r.norm)
 	r.reportInstall(ctx, rep.Install, live)
 	backoff := imageset.Backoff{
 		Grace:   r.opts.FailureGracePeriod.Duration,
@@ -257,7 +256,6 @@ func (r *reconciler) render(active []*imageset.Entry, live *appsv1.DaemonSet) (*
 			policy = corev1.PullAlways
 		}
 		images = append(images, render.Image{Image: e.Image, PullPolicy: policy})
-		secrets = append(secrets, e.PullSecrets[r.ns]...)
 		r.warnForeignSecrets(e, live)
 	}
 	ds, err := render.DaemonSet(render.Input{
@@ -290,18 +288,13 @@ func (r *reconciler) warnForeignSecrets(e *imageset.Entry, live *appsv1.DaemonSe
 	if live == nil {
 		return
 	}
-	for ns, names := range e.PullSecrets {
-		if ns == r.ns {
+	for _, name := range e.ForeignSecrets(r.ns) {
+		if !r.warned.first(name) {
 			continue
 		}
-		for _, name := range names {
-			if !r.warned.first(name) {
-				continue
-			}
-			r.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonPullSecretElsewhere, eventAction("UseSecret", name),
-				"Image %s is pulled with secret %s (seen in namespace %s), which the puller cannot use from namespace %s; copy it there and list it in puller.pullSecrets if nodes cannot pull the image without it",
-				e.Image, name, ns, r.ns)
-		}
+		r.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonPullSecretElsewhere, eventAction("UseSecret", name),
+			"Image %s is pulled with secret %s from user pods' namespaces, which the puller cannot use from namespace %s; copy it there and list it in puller.pullSecrets if nodes cannot pull the image without it",
+			e.Image, name, r.ns)
 	}
 }
 
@@ -410,29 +403,11 @@ func joinNote(items []string) string {
 }
 
 // daemonSetImages returns the normalized images a DaemonSet pulls (its
-// install container excluded).
+// install container excluded), as render reads its own output.
 func daemonSetImages(ds *appsv1.DaemonSet) map[string]bool {
 	out := map[string]bool{}
-	for _, img := range pullOrder(ds) {
+	for _, img := range render.Images(ds) {
 		out[img] = true
-	}
-	return out
-}
-
-// pullOrder returns the normalized images a DaemonSet pulls, in its init
-// container order.
-func pullOrder(ds *appsv1.DaemonSet) []string {
-	if ds == nil {
-		return nil
-	}
-	var out []string
-	for _, ctr := range ds.Spec.Template.Spec.InitContainers {
-		if ctr.Name == render.InstallContainerName || !strings.HasPrefix(ctr.Name, "pull-") {
-			continue
-		}
-		if img, err := imageref.Normalize(ctr.Image); err == nil {
-			out = append(out, img)
-		}
 	}
 	return out
 }

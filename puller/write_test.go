@@ -13,6 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"prepuller.dev/prepuller/puller/render"
 )
 
 // A write over a stale cached copy is retried once over a fresh read;
@@ -75,7 +77,7 @@ func TestWriteDaemonSetConflict(t *testing.T) {
 			if err := k.Get(ctx, client.ObjectKeyFromObject(stored), &got); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff([]string{"docker.io/org/a:1", "docker.io/org/b:1"}, pullOrder(&got)); diff != "" {
+			if diff := cmp.Diff([]string{"docker.io/org/a:1", "docker.io/org/b:1"}, render.Images(&got)); diff != "" {
 				t.Errorf("stored DaemonSet pulls (-want +got):\n%s", diff)
 			}
 		})

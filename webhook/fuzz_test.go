@@ -11,17 +11,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"prepuller.dev/prepuller/pkg/imageref"
 	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/test/builder"
 )
 
-// checkingRecorder fails the fuzz run on a sighting the set could not use.
+// checkingRecorder fails the fuzz run on an admission the puller could
+// not match to a pod: it must name the pod or its generateName prefix, and
+// at least one image.
 type checkingRecorder struct{ t *testing.T }
 
-func (r checkingRecorder) Record(s imageset.Sighting) {
-	if again, err := imageref.Normalize(s.Image); err != nil || again != s.Image {
-		r.t.Errorf("recorded image %q is not normalized (%q, %v)", s.Image, again, err)
+func (r checkingRecorder) Admitted(a imageset.Admission) {
+	if a.Name == "" && a.GenerateName == "" || a.Images < 1 || a.Namespace == "" {
+		r.t.Errorf("admission %+v names no pod or no image", a)
 	}
 }
 
