@@ -2,19 +2,20 @@ package webhook
 
 import (
 	"fmt"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 )
 
-// Setup registers the handler at Path on the manager's webhook server. The
-// server (and its TLS certificate from Options.CertDir) is the manager's;
-// this only adds the handler.
+// Setup registers the handler at Path on the manager's webhook server, behind
+// prepuller's HTTP layer (newReviewServer), which answers malformed requests
+// without logging each. The server (and its TLS certificate from
+// Options.CertDir) is the manager's; this only adds the handler.
 func Setup(mgr manager.Manager, opts Options, deps Deps) error {
 	h, err := NewHandler(opts, deps)
 	if err != nil {
 		return fmt.Errorf("setting up webhook: %w", err)
 	}
-	mgr.GetWebhookServer().Register(Path, &webhook.Admission{Handler: h})
+	mgr.GetWebhookServer().Register(Path, newReviewServer(h, time.Now))
 	return nil
 }
