@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
@@ -49,10 +48,12 @@ const malformedLogEvery = 10 * time.Second
 // objects of at most 3 MiB each (the API server's limit) plus the review.
 const maxReviewBytes = 7 << 20
 
-var malformedVec = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Name: "prepuller_webhook_malformed_requests_total",
-	Help: "Requests to the webhook that are not an AdmissionReview the API server would send (empty_body, content_type, read_error, too_large, decode, no_request); answered without reaching the handler.",
-}, []string{"reason"})
+func newMalformedVec() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "prepuller_webhook_malformed_requests_total",
+		Help: "Requests to the webhook that are not an AdmissionReview the API server would send (empty_body, content_type, read_error, too_large, decode, no_request); answered without reaching the handler.",
+	}, []string{"reason"})
+}
 
 // reviewCodecs decodes AdmissionReview v1 and v1beta1 (the same fields) the
 // way the API server encodes them.
@@ -63,11 +64,26 @@ var reviewCodecs = func() serializer.CodecFactory {
 	return serializer.NewCodecFactory(s)
 }()
 
-func init() {
-	for _, r := range []string{malformedEmptyBody, malformedContentType, malformedRead, malformedTooLarge, malformedDecode, malformedNoRequest} {
-		malformedVec.WithLabelValues(r) // dashboards see zeros
+// registerMalformed registers the malformed-request counter on reg, or
+// reuses the one already there (two webhook servers in one process, as in
+// tests, share the series).
+func registerMalformed(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
+	vec := newMalformedVec()
+	if err := reg.Register(vec); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, fmt.Errorf("registering prepuller_webhook_malformed_requests_total: %w", err)
+		}
+		existing, ok := are.ExistingCollector.(*prometheus.CounterVec)
+		if !ok {
+			return nil, fmt.Errorf("registering prepuller_webhook_malformed_requests_total: %w", err)
+		}
+		vec = existing
 	}
-	metrics.Registry.MustRegister(malformedVec)
+	for _, r := range []string{malformedEmptyBody, malformedContentType, malformedRead, malformedTooLarge, malformedDecode, malformedNoRequest} {
+		vec.WithLabelValues(r) // dashboards see zeros
+	}
+	return vec, nil
 }
 
 // anyVersionReview is not registered in reviewCodecs' scheme, so the decoder
@@ -79,25 +95,31 @@ type anyVersionReview struct {
 
 // reviewServer serves AdmissionReviews over HTTP for an admission handler.
 type reviewServer struct {
-	webhook *admission.Webhook
-	log     *sampledLog
+	webhook   *admission.Webhook
+	malformed *prometheus.CounterVec
+	log       *sampledLog
 }
 
 // newReviewServer returns the http.Handler the webhook server serves at
-// Path. now is the clock of the log rate limit.
-func newReviewServer(h admission.Handler, now func() time.Time) http.Handler {
+// Path; its metric goes to reg. now is the clock of the log rate limit.
+func newReviewServer(h admission.Handler, reg prometheus.Registerer, now func() time.Time) (*reviewServer, error) {
+	malformed, err := registerMalformed(reg)
+	if err != nil {
+		return nil, err
+	}
 	return &reviewServer{
+		malformed: malformed,
 		// Handle (not ServeHTTP) of controller-runtime's Webhook: it
 		// completes the response (UID, JSON patch) and recovers panics.
 		webhook: &admission.Webhook{Handler: h},
 		log:     &sampledLog{log: logf.Log.WithName("webhook"), every: malformedLogEvery, now: now},
-	}
+	}, nil
 }
 
 func (s *reviewServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	review, reason, status, err := readReview(r)
 	if err != nil {
-		s.malformed(r, reason, err)
+		s.reject(r, reason, err)
 		// Not 200: the API server never sends such a body, but if it ever
 		// did, a failed call lets the pod through (failurePolicy Ignore)
 		// where an AdmissionReview saying allowed=false would deny it. The
@@ -114,7 +136,7 @@ func (s *reviewServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if req.UID == "" {
 		// Decodable, but the API server always sends a request with a UID.
 		// Admitted, as the handler would, with a warning saying why.
-		s.malformed(r, malformedNoRequest, errors.New("AdmissionReview has no request (or a request without uid)"))
+		s.reject(r, malformedNoRequest, errors.New("AdmissionReview has no request (or a request without uid)"))
 		resp := admission.Allowed("").WithWarnings("prepuller: AdmissionReview has no request (or a request without uid); nothing done")
 		s.write(w, r, http.StatusOK, gvk, &resp.AdmissionResponse)
 		return
@@ -161,8 +183,8 @@ func readReview(r *http.Request) (*anyVersionReview, string, int, error) {
 	return review, "", 0, nil
 }
 
-func (s *reviewServer) malformed(r *http.Request, reason string, err error) {
-	malformedVec.WithLabelValues(reason).Inc()
+func (s *reviewServer) reject(r *http.Request, reason string, err error) {
+	s.malformed.WithLabelValues(reason).Inc()
 	s.log.Info("malformed admission request answered without the handler; not sent by the API server (see prepuller_webhook_malformed_requests_total)",
 		"reason", reason, "error", err.Error(), "remoteAddr", r.RemoteAddr)
 }

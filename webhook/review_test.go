@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/funcr"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -68,7 +69,11 @@ func (c *testClock) add(d time.Duration) {
 func TestMalformedRequestsFlood(t *testing.T) {
 	logs := capturedLogs()
 	clock := &testClock{t: fixedTime}
-	srv := httptest.NewServer(newReviewServer(newTestHandler(t, testInventory(), &wt.Recorder{}), clock.now))
+	rs, err := newReviewServer(newTestHandler(t, testInventory(), &wt.Recorder{}), prometheus.NewRegistry(), clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rs)
 	defer srv.Close()
 
 	pod := builder.MakeUserPod("jupyter-alice", hubNS, "alice").Container("notebook", "jupyter/scipy-notebook:2024").Obj()
@@ -110,7 +115,7 @@ func TestMalformedRequestsFlood(t *testing.T) {
 	before := map[string]float64{}
 	want := map[string]float64{}
 	for _, tc := range cases {
-		before[tc.reason] = testutil.ToFloat64(malformedVec.WithLabelValues(tc.reason))
+		before[tc.reason] = testutil.ToFloat64(rs.malformed.WithLabelValues(tc.reason))
 		want[tc.reason] += repeat
 	}
 	sent := 0
@@ -124,7 +129,7 @@ func TestMalformedRequestsFlood(t *testing.T) {
 		}
 	}
 	for reason, n := range want {
-		if got := testutil.ToFloat64(malformedVec.WithLabelValues(reason)) - before[reason]; got != n {
+		if got := testutil.ToFloat64(rs.malformed.WithLabelValues(reason)) - before[reason]; got != n {
 			t.Errorf("prepuller_webhook_malformed_requests_total{reason=%q} grew by %v, want %v", reason, got, n)
 		}
 	}
@@ -162,7 +167,10 @@ func TestMalformedRequestsFlood(t *testing.T) {
 // reliably: a body that fails while read, and one over the size limit.
 func TestMalformedUnreadableAndTooLarge(t *testing.T) {
 	capturedLogs()
-	h := newReviewServer(newTestHandler(t, testInventory(), &wt.Recorder{}), time.Now)
+	h, err := newReviewServer(newTestHandler(t, testInventory(), &wt.Recorder{}), prometheus.NewRegistry(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := map[string]struct {
 		body   io.Reader
 		status int
@@ -172,7 +180,7 @@ func TestMalformedUnreadableAndTooLarge(t *testing.T) {
 	}
 	for reason, tc := range cases {
 		t.Run(reason, func(t *testing.T) {
-			before := testutil.ToFloat64(malformedVec.WithLabelValues(reason))
+			before := testutil.ToFloat64(h.malformed.WithLabelValues(reason))
 			r := httptest.NewRequest(http.MethodPost, Path, tc.body)
 			r.Header.Set("Content-Type", "application/json")
 			w := httptest.NewRecorder()
@@ -180,7 +188,7 @@ func TestMalformedUnreadableAndTooLarge(t *testing.T) {
 			if w.Code != tc.status {
 				t.Errorf("status %d, want %d: %s", w.Code, tc.status, w.Body)
 			}
-			if got := testutil.ToFloat64(malformedVec.WithLabelValues(reason)) - before; got != 1 {
+			if got := testutil.ToFloat64(h.malformed.WithLabelValues(reason)) - before; got != 1 {
 				t.Errorf("counted %v, want 1", got)
 			}
 		})
@@ -235,4 +243,27 @@ func head(s []string, n int) []string {
 		return s[:n]
 	}
 	return s
+}
+
+// TestTwoServersShareTheCounter: two webhook servers in one process (tests
+// start two replicas) register on the same registry without failing, and
+// count into the same series.
+func TestTwoServersShareTheCounter(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a, err := newReviewServer(newTestHandler(t, testInventory(), &wt.Recorder{}), reg, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newReviewServer(newTestHandler(t, testInventory(), &wt.Recorder{}), reg, time.Now)
+	if err != nil {
+		t.Fatalf("second server on the same registry: %v", err)
+	}
+	for _, s := range []http.Handler{a, b} {
+		r := httptest.NewRequest(http.MethodPost, Path, strings.NewReader("{{"))
+		r.Header.Set("Content-Type", "application/json")
+		s.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	if got := testutil.ToFloat64(a.malformed.WithLabelValues(malformedDecode)); got != 2 {
+		t.Errorf("decode count %v, want 2", got)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // Setup registers the handler at Path on the manager's webhook server, behind
@@ -16,6 +17,10 @@ func Setup(mgr manager.Manager, opts Options, deps Deps) error {
 	if err != nil {
 		return fmt.Errorf("setting up webhook: %w", err)
 	}
-	mgr.GetWebhookServer().Register(Path, newReviewServer(h, time.Now))
+	srv, err := newReviewServer(h, metrics.Registry, time.Now)
+	if err != nil {
+		return fmt.Errorf("setting up webhook: %w", err)
+	}
+	mgr.GetWebhookServer().Register(Path, srv)
 	return nil
 }
