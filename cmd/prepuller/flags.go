@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
 	"prepuller.dev/prepuller/cmd/prepuller/config"
@@ -13,14 +14,34 @@ import (
 type serveOptions struct {
 	configFile string
 	kubeconfig string
-	cfg        config.Config
+	// Client-side rate limit of every request to the API server; flags only,
+	// like --kubeconfig, since they belong to the connection, not to what
+	// prepuller does.
+	kubeAPIQPS   float64
+	kubeAPIBurst int
+	cfg          config.Config
 }
+
+// Client rate limit defaults: those of the kubelet and kube-scheduler. Steady
+// load is small (one DaemonSet write per batch, one Event per new image,
+// state writes); the burst covers the start (lists for the caches, lease)
+// and a batch of new images without queueing their Events for seconds. The
+// API server's priority and fairness protects it whatever a client asks.
+const (
+	defaultKubeAPIQPS   = 50
+	defaultKubeAPIBurst = 100
+)
 
 // parseServeFlags reads the config file named by --config (defaults when
 // none) and then the flags, so a flag given on the command line wins over
 // the file, which wins over the defaults. The result is validated.
 func parseServeFlags(args []string, out io.Writer) (serveOptions, error) {
-	o := serveOptions{configFile: configFlag(args), cfg: config.Default()}
+	o := serveOptions{
+		configFile:   configFlag(args),
+		kubeAPIQPS:   defaultKubeAPIQPS,
+		kubeAPIBurst: defaultKubeAPIBurst,
+		cfg:          config.Default(),
+	}
 	if o.configFile != "" {
 		cfg, err := config.Load(o.configFile)
 		if err != nil {
@@ -35,6 +56,8 @@ func parseServeFlags(args []string, out io.Writer) (serveOptions, error) {
 	// change anything.
 	fs.StringVar(&o.configFile, "config", o.configFile, "YAML configuration file (see docs/configuration.md); flags override it")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; default: in-cluster config, then $KUBECONFIG, then ~/.kube/config")
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", o.kubeAPIQPS, "requests per second to the API server, averaged")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", o.kubeAPIBurst, "requests to the API server allowed at once above --kube-api-qps")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "namespace prepuller runs in (its DaemonSet, state and leader lease live here)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json, console, or auto (json in a cluster)")
@@ -50,6 +73,14 @@ func parseServeFlags(args []string, out io.Writer) (serveOptions, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	// Checked here rather than left to client-go, which would reject only a
+	// burst below 1, and only when the first client is built.
+	if !(o.kubeAPIQPS > 0) || o.kubeAPIQPS > math.MaxFloat32 {
+		return o, fmt.Errorf("--kube-api-qps: %v must be a positive number", o.kubeAPIQPS)
+	}
+	if o.kubeAPIBurst < 1 {
+		return o, fmt.Errorf("--kube-api-burst: %d must be at least 1", o.kubeAPIBurst)
 	}
 	if err := o.cfg.Validate(); err != nil {
 		return o, fmt.Errorf("invalid configuration:\n%w", err)

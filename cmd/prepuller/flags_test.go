@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -43,6 +45,9 @@ func TestParseServeFlags(t *testing.T) {
 		"unknown flag":                  {args: []string{"--nope"}, wantErr: "flag provided but not defined"},
 		"stray argument":                {args: []string{"extra"}, wantErr: "unexpected arguments: extra"},
 		"missing config file":           {args: []string{"--config", "/does/not/exist"}, wantErr: "reading config file"},
+		"zero QPS":                      {args: []string{"--kube-api-qps=0"}, wantErr: "--kube-api-qps: 0 must be a positive number"},
+		"NaN QPS":                       {args: []string{"--kube-api-qps=NaN"}, wantErr: "--kube-api-qps: NaN"},
+		"negative burst":                {args: []string{"--kube-api-burst=-1"}, wantErr: "--kube-api-burst: -1 must be at least 1"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -64,6 +69,35 @@ func TestParseServeFlags(t *testing.T) {
 				t.Errorf("configuration (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestEveryFlagIsDocumented keeps docs/configuration.md true for the flags,
+// including those (like --kube-api-qps) that have no key in the file.
+func TestEveryFlagIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var usage strings.Builder
+	if _, err := parseServeFlags([]string{"-h"}, &usage); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	flags := 0
+	for _, line := range strings.Split(usage.String(), "\n") {
+		// PrintDefaults starts each flag's line with "  -name".
+		rest, ok := strings.CutPrefix(line, "  -")
+		if !ok {
+			continue
+		}
+		name, _, _ := strings.Cut(rest, " ")
+		flags++
+		if !strings.Contains(string(doc), "`--"+name) {
+			t.Errorf("docs/configuration.md does not document `--%s`", name)
+		}
+	}
+	if flags < 10 {
+		t.Fatalf("found %d flags in the usage text; has its format changed?\n%s", flags, usage.String())
 	}
 }
 

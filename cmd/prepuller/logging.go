@@ -15,7 +15,17 @@ func newLoggerOptions(level, format string) crzap.Options {
 		lvl = zapcore.InfoLevel // validated before; keep a safe fallback
 	}
 	json := format == "json" || (format == "auto" && os.Getenv("KUBERNETES_SERVICE_HOST") != "")
-	opts := crzap.Options{Level: lvl, Development: false}
+	opts := crzap.Options{
+		Level:       lvl,
+		Development: false,
+		// zap's production default adds a stack trace to every Error. Errors
+		// here are reported where they happen, with context, so a stack adds
+		// nothing but volume, and controller-runtime logs some errors once
+		// per request (bad admission bodies), which anyone able to reach a
+		// port could turn into a flood. Stacks only for DPanic and above,
+		// which logr never emits: a real panic prints its own.
+		StacktraceLevel: zapcore.DPanicLevel,
+	}
 	if json {
 		opts.Encoder = zapcore.NewJSONEncoder(jsonEncoderConfig())
 	} else {

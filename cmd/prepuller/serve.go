@@ -26,7 +26,7 @@ func serve(args []string) int {
 	ctrl.SetLogger(crzap.New(crzap.UseFlagOptions(ptr(newLoggerOptions(opts.cfg.LogLevel, opts.cfg.LogFormat)))))
 	log := ctrl.Log.WithName("serve")
 
-	restConfig, err := loadRESTConfig(opts.kubeconfig)
+	restConfig, err := restConfig(opts)
 	if err != nil {
 		log.Error(err, "loading kubeconfig")
 		return 1
@@ -38,6 +38,21 @@ func serve(args []string) int {
 	}
 	log.Info("prepuller stopped")
 	return 0
+}
+
+// restConfig finds the API server's address and credentials and sets the
+// client rate limits. The limits are set here, after loading, because the
+// loaders disagree: clientcmd leaves QPS 0 (client-go then allows 5 per
+// second, too few for one Event per learned image), controller-runtime's
+// loader (in-cluster, $KUBECONFIG) sets -1 (no client limit at all).
+func restConfig(o serveOptions) (*rest.Config, error) {
+	cfg, err := loadRESTConfig(o.kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS = float32(o.kubeAPIQPS)
+	cfg.Burst = o.kubeAPIBurst
+	return cfg, nil
 }
 
 func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
