@@ -7,7 +7,7 @@ GO ?= go
 ASSETS = $(shell test/controlplane/build.sh --print-dir)
 export KUBEBUILDER_ASSETS = $(ASSETS)
 
-.PHONY: all build controlplane test unit vet demo demo-keep bench sim clean help
+.PHONY: all build image controlplane test e2e unit vet demo demo-keep bench sim clean help
 
 all: build
 
@@ -16,6 +16,13 @@ help: ## list the targets
 
 build: ## build bin/prepuller and bin/prepuller-noop (static)
 	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/...
+
+# IMAGE=registry/name:tag pushes (credentials from ~/.docker/config.json);
+# without it the image goes to bin/prepuller-image.tar (docker/podman load).
+IMAGE ?=
+image: ## build prepuller's image from source, no Docker (IMAGE=reg/name:tag pushes, else bin/prepuller-image.tar)
+	@mkdir -p bin
+	$(GO) run ./test/e2e/cmd/image $(if $(IMAGE),-push $(IMAGE),-tarball bin/prepuller-image.tar)
 
 controlplane: ## build the control-plane binaries into the cache (skips what exists)
 	test/controlplane/build.sh
