@@ -46,7 +46,7 @@ func Prepuller(ctx context.Context, repo, arch string) (v1.Image, error) {
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("building prepuller image: go build: %w\n%s", err, msg)
 	}
-	files := []file{
+	files := []File{
 		{name: "etc/passwd", mode: 0o644, data: []byte(fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", nonroot, nonroot))},
 		{name: "etc/group", mode: 0o644, data: []byte(fmt.Sprintf("root:x:0:\nnonroot:x:%d:\n", nonroot))},
 		{name: "tmp/", mode: 0o1777, dir: true},
@@ -57,7 +57,7 @@ func Prepuller(ctx context.Context, repo, arch string) (v1.Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("building prepuller image: %w", err)
 		}
-		files = append(files, file{name: binDir[1:] + "/" + b, mode: 0o755, data: data})
+		files = append(files, File{name: binDir[1:] + "/" + b, mode: 0o755, data: data})
 	}
 	layer, err := Layer(files)
 	if err != nil {
@@ -94,8 +94,8 @@ func Assemble(arch string, layers []v1.Layer, config v1.Config) (v1.Image, error
 	return img, nil
 }
 
-// file is one entry of a layer.
-type file struct {
+// File is one entry of a layer.
+type File struct {
 	name string
 	mode int64
 	dir  bool
@@ -104,7 +104,7 @@ type file struct {
 }
 
 // Layer packs files into one OCI layer (gzip).
-func Layer(files []file) (v1.Layer, error) {
+func Layer(files []File) (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {

@@ -30,7 +30,7 @@ func Program(ctx context.Context, repo, pkg, arch string) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building %s image: %w", pkg, err)
 	}
-	layer, err := Layer([]file{{name: "program", mode: 0o755, data: data}})
+	layer, err := Layer([]File{{name: "program", mode: 0o755, data: data}})
 	if err != nil {
 		return nil, fmt.Errorf("building %s image: %w", pkg, err)
 	}
