@@ -91,7 +91,7 @@ func TestLearnAndPull(t *testing.T) {
 	}
 	env.results.Pulls = append(pulls, userPulls...)
 	for _, p := range env.results.Pulls {
-		t.Logf("pull %s on %s: %d bytes in %.3fs (%.0f MB/s)", p.Image, p.Node, p.Bytes, p.Seconds, p.MBPerSec)
+		t.Logf("pull %s on %s for %s: %d bytes in %.3fs (%.0f MB/s)", p.Image, p.Node, p.Pod, p.Bytes, p.Seconds, p.MBPerSec)
 	}
 }
 

@@ -65,6 +65,7 @@ type testImages struct {
 	prepuller string
 	users     []userImage // several sizes, smallest first
 	missing   string      // never pushed
+	failover  string      // first used by TestLeaderFailover
 }
 
 // Sizes of the user images: layers × bytes per layer (random, so
@@ -87,6 +88,7 @@ func pushImages(ctx context.Context, r *registry) (testImages, error) {
 		pause:     r.host + "/pause:e2e",
 		prepuller: r.host + "/prepuller:e2e",
 		missing:   r.host + "/notebook-missing:v1",
+		failover:  r.host + "/notebook-failover:v1",
 	}
 	pause, err := image.Program(ctx, repo, "./test/e2e/pause", runtime.GOARCH)
 	if err != nil {
@@ -130,6 +132,13 @@ func pushImages(ctx context.Context, r *registry) (testImages, error) {
 			total += l.Size
 		}
 		ti.users = append(ti.users, userImage{Ref: ref, Layers: s.layers, Bytes: total})
+	}
+	fo, err := image.ShellLess(1, 2<<20)
+	if err != nil {
+		return ti, err
+	}
+	if err := r.push(ctx, ti.failover, fo); err != nil {
+		return ti, err
 	}
 	return ti, nil
 }

@@ -122,7 +122,7 @@ func pullEvents(ctx context.Context, ns string) ([]pull, error) {
 			continue
 		}
 		size, _ := strconv.ParseInt(m[4], 10, 64)
-		p := pull{Node: ev.Source.Host, Image: m[1], Bytes: size, Seconds: d.Seconds(), Message: ev.Message}
+		p := pull{Node: ev.Source.Host, Pod: ev.InvolvedObject.Name, Image: m[1], Bytes: size, Seconds: d.Seconds(), Message: ev.Message}
 		if d > 0 {
 			p.MBPerSec = float64(size) / d.Seconds() / 1e6
 		}

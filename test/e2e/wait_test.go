@@ -74,6 +74,7 @@ type results struct {
 
 type pull struct {
 	Node     string  `json:"node"`
+	Pod      string  `json:"pod"`
 	Image    string  `json:"image"`
 	Bytes    int64   `json:"bytes"`
 	Seconds  float64 `json:"seconds"`
