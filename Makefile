@@ -33,6 +33,16 @@ vet: ## go vet every package
 test: controlplane vet ## vet, then unit and integration tests with the race detector
 	$(GO) test -race -count=1 -timeout 40m ./...
 
+# Real nodes: the control plane plus two (then three) kubelets with Debian's
+# containerd and runc, a registry on loopback, prepuller installed from the
+# self-signed overlay (docs/e2e.md). Root; installs containerd, runc and
+# containernetworking-plugins with apt-get when missing.
+E2E_RESULTS ?= $(CURDIR)/bin/e2e-results.json
+e2e: controlplane ## prepuller on real nodes (root; docs/e2e.md), about 5 minutes
+	test/e2e/host-deps.sh
+	@mkdir -p bin
+	PREPULLER_E2E=1 PREPULLER_E2E_RESULTS=$(E2E_RESULTS) $(GO) test -count=1 -v -timeout 30m ./test/e2e/
+
 unit: ## unit tests only (no control plane)
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
 

@@ -92,4 +92,3 @@ func recordUsage(node, puller string, s summary) bool {
 	}
 	return ok
 }
-

@@ -113,6 +113,18 @@ func TestLeaderFailover(t *testing.T) {
 	if err := waitDeploymentReady(ctx, env.c, 3*time.Minute); err != nil {
 		t.Error(err)
 	}
+	// How many creates the webhook answered (the rest were admitted
+	// unchanged under failurePolicy Ignore): reported, not asserted.
+	var pods corev1.PodList
+	if err := env.c.List(ctx, &pods, client.InNamespace(userNS)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if strings.HasPrefix(p.Name, "jupyter-burst") && p.Annotations["prepuller.dev/steered"] != "" {
+			env.results.FailoverAnswered++
+		}
+	}
+	t.Logf("webhook answered %d of %d creates", env.results.FailoverAnswered, burst)
 	for i := range burst {
 		var p corev1.Pod
 		p.Namespace, p.Name = userNS, fmt.Sprintf("jupyter-burst%02d", i)

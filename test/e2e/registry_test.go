@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 
 	"prepuller.dev/prepuller/test/cluster"
 	"prepuller.dev/prepuller/test/e2e/image"

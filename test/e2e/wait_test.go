@@ -58,6 +58,9 @@ type results struct {
 	// FirstPodToEveryNode: seconds from creating a user pod with a new
 	// image to that image in node.status.images of every node.
 	FirstPodToEveryNode map[string]float64 `json:"firstPodToEveryNodeSeconds,omitempty"`
+	// FirstPodToPulledEverywhere: to the puller pod's init container for
+	// it terminated with exit 0 on every node (polled every 0.5s).
+	FirstPodToPulledEverywhere map[string]float64 `json:"firstPodToPulledEverywhereSeconds,omitempty"`
 	// Pulls are the kubelet's own pull durations (its Pulled events).
 	Pulls []pull `json:"pulls,omitempty"`
 	// PullerPod is the puller pods' usage from the kubelet's /stats/summary.
@@ -69,6 +72,7 @@ type results struct {
 	LateNodeSeconds float64 `json:"lateNodeSeconds,omitempty"`
 	// Failover: the leader pod force-deleted during a burst of creates.
 	FailoverCreates      int     `json:"failoverCreates,omitempty"`
+	FailoverAnswered     int     `json:"failoverAnsweredByWebhook,omitempty"`
 	FailoverTakeoverSecs float64 `json:"failoverTakeoverSeconds,omitempty"`
 }
 
