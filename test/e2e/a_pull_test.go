@@ -93,6 +93,10 @@ func TestLearnAndPull(t *testing.T) {
 			t.Errorf("puller DaemonSet has no init container for %s", img.Ref)
 		}
 	}
+	// Each template write is a rollout of every puller pod: what the time
+	// to every node is made of.
+	env.results.PullerGenerationAfterLearn = ds.Generation
+	t.Logf("puller DaemonSet at generation %d after learning %d images", ds.Generation, len(users))
 	waitPullerPodsPulled(ctx, t, nodes, refs(users))
 
 	// User pods run (their image was there or pulled).

@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // env is the running cluster, set up once by TestMain.
@@ -27,6 +30,9 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e: skipped (PREPULLER_E2E=1 and root run it: make e2e)")
 		os.Exit(0)
 	}
+	// envtest and the client log through controller-runtime; unset, it
+	// prints a warning with a stack trace.
+	ctrllog.SetLogger(logr.Discard())
 	e, err := setUp()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: setup:", err)

@@ -61,6 +61,9 @@ type results struct {
 	// FirstPodToPulledEverywhere: to the puller pod's init container for
 	// it terminated with exit 0 on every node (polled every 0.5s).
 	FirstPodToPulledEverywhere map[string]float64 `json:"firstPodToPulledEverywhereSeconds,omitempty"`
+	// PullerGenerationAfterLearn is the DaemonSet's generation once the
+	// three images are everywhere (1 = created with them).
+	PullerGenerationAfterLearn int64 `json:"pullerGenerationAfterLearn,omitempty"`
 	// Pulls are the kubelet's own pull durations (its Pulled events).
 	Pulls []pull `json:"pulls,omitempty"`
 	// PullerPod is the puller pods' usage from the kubelet's /stats/summary.
@@ -70,6 +73,9 @@ type results struct {
 	// LateNodeSeconds: from a new kubelet's start to every learned image in
 	// its node.status.images.
 	LateNodeSeconds float64 `json:"lateNodeSeconds,omitempty"`
+	// LateNodePulledSeconds: to its puller pod's init containers all
+	// terminated with exit 0.
+	LateNodePulledSeconds float64 `json:"lateNodePulledSeconds,omitempty"`
 	// Failover: the leader pod force-deleted during a burst of creates.
 	FailoverCreates      int     `json:"failoverCreates,omitempty"`
 	FailoverAnswered     int     `json:"failoverAnsweredByWebhook,omitempty"`
