@@ -10,8 +10,9 @@ missing=()
 command -v containerd >/dev/null || missing+=(containerd)
 command -v runc >/dev/null || missing+=(runc)
 [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] || missing+=(containernetworking-plugins)
-for tool in unshare mount ip; do
-  command -v "$tool" >/dev/null || { echo "e2e: $tool not found (util-linux, iproute2)" >&2; exit 1; }
+command -v ip >/dev/null || missing+=(iproute2)
+for tool in unshare mount; do
+  command -v "$tool" >/dev/null || { echo "e2e: $tool not found (util-linux, mount)" >&2; exit 1; }
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
   echo "e2e: installing ${missing[*]} with apt-get" >&2

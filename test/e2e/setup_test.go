@@ -193,6 +193,11 @@ func checkHost() error {
 			return fmt.Errorf("%s not found: install Debian's containerd, runc and containernetworking-plugins (make e2e does): %w", bin, err)
 		}
 	}
+	// The harness makes each kubelet's cgroupRoot in the v1 hierarchies
+	// (the machines this runs on mount cgroup v1).
+	if _, err := os.Stat("/sys/fs/cgroup/cpu/cgroup.procs"); err != nil {
+		return fmt.Errorf("cgroup v1 hierarchies not mounted under /sys/fs/cgroup (cgroup v2 hosts are not supported by make e2e yet): %w", err)
+	}
 	for _, plugin := range []string{"bridge", "host-local", "loopback"} {
 		if _, err := os.Stat(filepath.Join("/usr/lib/cni", plugin)); err != nil {
 			return fmt.Errorf("CNI plugin %s: install containernetworking-plugins: %w", plugin, err)
