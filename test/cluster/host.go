@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Real nodes (RealNode) change the host: a bridge, cgroups, mounts, CNI
@@ -149,7 +150,7 @@ func removeCgroupDir(d string) error {
 		for _, pid := range readPids(filepath.Join(d, "cgroup.procs")) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		sleepBrief()
+		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("removing cgroup %s: %w", d, err)
 }

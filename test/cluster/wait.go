@@ -1,5 +1,0 @@
-package cluster
-
-import "time"
-
-func sleepBrief() { time.Sleep(100 * time.Millisecond) }
