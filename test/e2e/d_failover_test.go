@@ -24,6 +24,7 @@ func TestLeaderFailover(t *testing.T) {
 	defer cancel()
 	ensureUserNamespace(ctx, t)
 	leader := leaderPod(ctx, t)
+	survivors := prepullerPods(ctx, t, leader)
 	learned := refs(env.images.users)
 
 	// The burst: user pods that stay Pending (they require a node purpose
@@ -83,7 +84,9 @@ func TestLeaderFailover(t *testing.T) {
 		t.Fatalf("no new leader (holder %q): %v", holder, err)
 	}
 	env.results.FailoverTakeoverSecs = time.Since(killedAt).Seconds()
-	t.Logf("new leader %s, %.1fs after the force delete", holder, env.results.FailoverTakeoverSecs)
+	newLeader, _, _ := strings.Cut(holder, "_")
+	env.results.FailoverTakenBySurvivor = survivors[newLeader]
+	t.Logf("new leader %s (the surviving replica: %v), %.1fs after the force delete", newLeader, survivors[newLeader], env.results.FailoverTakeoverSecs)
 
 	// No learned image lost, and the image first used after the kill learned.
 	want := append(append([]string(nil), learned...), env.images.failover)
@@ -130,6 +133,22 @@ func TestLeaderFailover(t *testing.T) {
 		p.Namespace, p.Name = userNS, fmt.Sprintf("jupyter-burst%02d", i)
 		_ = env.c.Delete(ctx, &p, client.GracePeriodSeconds(0))
 	}
+}
+
+// prepullerPods names prepuller's pods other than except.
+func prepullerPods(ctx context.Context, t *testing.T, except string) map[string]bool {
+	t.Helper()
+	var pods corev1.PodList
+	if err := env.c.List(ctx, &pods, client.InNamespace(prepullerNS), client.MatchingLabels{"app.kubernetes.io/component": "controller"}); err != nil {
+		t.Fatalf("listing prepuller pods: %v", err)
+	}
+	out := map[string]bool{}
+	for _, p := range pods.Items {
+		if p.Name != except {
+			out[p.Name] = true
+		}
+	}
+	return out
 }
 
 // leaderPod is the name of the prepuller pod holding the leader lease.

@@ -80,6 +80,9 @@ type results struct {
 	FailoverCreates      int     `json:"failoverCreates,omitempty"`
 	FailoverAnswered     int     `json:"failoverAnsweredByWebhook,omitempty"`
 	FailoverTakeoverSecs float64 `json:"failoverTakeoverSeconds,omitempty"`
+	// FailoverTakenBySurvivor: the replica that was running all along took
+	// the lease (not the Deployment's replacement pod).
+	FailoverTakenBySurvivor bool `json:"failoverTakenBySurvivor"`
 }
 
 type pull struct {
