@@ -1,6 +1,9 @@
 # prepuller image: the controller/webhook and the no-op program its puller
 # pods run (copied into each puller pod; see docs/install.md).
 # Build: docker build -t ghcr.io/prepuller/prepuller:dev .
+# Without Docker, `make image` builds the equivalent image (same binaries,
+# paths, user, entrypoint and command; FROM scratch with a passwd entry
+# instead of distroless, whose CA bundle and tzdata prepuller does not use).
 FROM golang:1.26 AS build
 WORKDIR /src
 # Dependencies first, so source edits do not re-download modules.

@@ -7,7 +7,7 @@ GO ?= go
 ASSETS = $(shell test/controlplane/build.sh --print-dir)
 export KUBEBUILDER_ASSETS = $(ASSETS)
 
-.PHONY: all build controlplane test unit vet fuzz demo demo-keep bench sim clean help
+.PHONY: all build image controlplane test e2e unit vet fuzz demo demo-keep bench sim clean help
 
 all: build
 
@@ -16,6 +16,13 @@ help: ## list the targets
 
 build: ## build bin/prepuller and bin/prepuller-noop (static)
 	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/...
+
+# IMAGE=registry/name:tag pushes (credentials from ~/.docker/config.json);
+# without it the image goes to bin/prepuller-image.tar (docker/podman load).
+IMAGE ?=
+image: ## build prepuller's image from source, no Docker (IMAGE=reg/name:tag pushes, else bin/prepuller-image.tar)
+	@mkdir -p bin
+	$(GO) run ./test/e2e/cmd/image $(if $(IMAGE),-push $(IMAGE),-tarball bin/prepuller-image.tar)
 
 controlplane: ## build the control-plane binaries into the cache (skips what exists)
 	test/controlplane/build.sh
@@ -43,6 +50,16 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s); failures land in the p
 		echo "== $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $${t%%:*}; \
 	done
+
+# Real nodes: the control plane plus two (then three) kubelets with Debian's
+# containerd and runc, a registry on loopback, prepuller installed from the
+# self-signed overlay (docs/e2e.md). Root; installs containerd, runc and
+# containernetworking-plugins with apt-get when missing.
+E2E_RESULTS ?= $(CURDIR)/bin/e2e-results.json
+e2e: controlplane ## prepuller on real nodes (root; docs/e2e.md), about 5 minutes
+	test/e2e/host-deps.sh
+	@mkdir -p bin
+	PREPULLER_E2E=1 PREPULLER_E2E_RESULTS=$(E2E_RESULTS) $(GO) test -count=1 -v -timeout 30m ./test/e2e/
 
 unit: ## unit tests only (no control plane)
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)

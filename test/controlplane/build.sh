@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok
-# from the Go module proxy into a cache directory outside the repository, skips
+# Builds etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kwok
+# and kubelet (for make e2e's real nodes) from the Go module proxy into a cache directory outside the repository, skips
 # what is already there, and prints that directory (for KUBEBUILDER_ASSETS).
 #
 # Usage: test/controlplane/build.sh            # build what is missing, print dir
@@ -55,7 +55,7 @@ MOD
 
 build_kube() {
   local missing=()
-  for b in kube-apiserver kube-scheduler kube-controller-manager; do
+  for b in kube-apiserver kube-scheduler kube-controller-manager kubelet; do
     [[ -x "$bin_dir/$b" ]] || missing+=("k8s.io/kubernetes/cmd/$b")
   done
   [[ ${#missing[@]} -eq 0 ]] && return 0
@@ -80,7 +80,12 @@ build_kube() {
   go mod tidy >&2
   local tmp="$bin_dir/.tmp"
   mkdir -p "$tmp"
-  go build -o "$tmp/" "${missing[@]}"
+  # The version stamp: without it kubelet reports v0.0.0-master in
+  # node.status.nodeInfo (and the API server in /version).
+  local v=k8s.io/component-base/version
+  local minor=${k8s_minor%%.*}
+  go build -ldflags "-X $v.gitVersion=$KUBERNETES_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor" \
+    -o "$tmp/" "${missing[@]}"
   mv "$tmp"/* "$bin_dir/" && rmdir "$tmp"
 }
 
