@@ -186,12 +186,12 @@ func (s *secretSync) sync(ctx context.Context) {
 	log := logf.FromContext(ctx)
 	secret := &corev1.Secret{}
 	if err := s.reader.Get(ctx, s.key, secret); err != nil {
-		log.V(1).Info("reading Secret", "err", err.Error())
+		log.V(1).Info("Reading the certificate Secret failed; waiting for the next event", "error", err)
 		return
 	}
 	ca, crt, key := secret.Data[CAFile], secret.Data[CertFile], secret.Data[KeyFile]
 	if err := verifyServing(ca, crt, key, s.dnsName, s.now()); err != nil {
-		log.V(1).Info("Secret holds no valid serving certificate yet", "reason", err.Error())
+		log.V(1).Info("Secret holds no valid serving certificate yet", "reason", err)
 		return
 	}
 	wrote, err := writeKeyPair(s.dir, crt, key)

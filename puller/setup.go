@@ -88,7 +88,11 @@ func Setup(mgr manager.Manager, opts Options, deps Deps) (imageset.Recorder, err
 			// set and needs no locks.
 			MaxConcurrentReconciles: 1,
 			RecoverPanic:            ptr.To(true),
-			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 2*time.Minute),
+			// controller-runtime refuses a second controller of one name
+			// in a process; tests and the simulator run several
+			// prepullers in one.
+			SkipNameValidation: ptr.To(true),
+			RateLimiter:        workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 2*time.Minute),
 		}).
 		// One reconcile at start, events or not: an empty cluster still
 		// needs its (empty) DaemonSet, and a restored state its sync.

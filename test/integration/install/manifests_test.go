@@ -113,7 +113,8 @@ func TestWebhookConfigurationMatchesRenderer(t *testing.T) {
 		"kustomize cert-manager": {"prepuller", func(t *testing.T) []*unstructured.Unstructured {
 			return renderKustomize(t, "cert-manager")
 		}},
-		"helm in another namespace": {"jhub-tools", func(t *testing.T) []*unstructured.Unstructured {
+		// The keys' old place (webhook.*), which prepuller still reads.
+		"helm in another namespace, old keys": {"jhub-tools", func(t *testing.T) []*unstructured.Unstructured {
 			return renderHelm(t, "pp", "jhub-tools", map[string]any{"config": map[string]any{
 				"webhook": map[string]any{"podSelector": "component=singleuser-server,hub.jupyter.org/network-access-hub=true", "excludedNamespaces": []any{"kube-system", "monitoring"}},
 			}})
@@ -128,7 +129,7 @@ func TestWebhookConfigurationMatchesRenderer(t *testing.T) {
 			render    func(t *testing.T) []*unstructured.Unstructured
 		}{"prepuller", func(t *testing.T) []*unstructured.Unstructured {
 			return renderHelm(t, "prepuller", "prepuller", map[string]any{"config": map[string]any{
-				"webhook": map[string]any{"namespaces": namespaces},
+				"userPods": map[string]any{"namespaces": namespaces},
 			}})
 		}}
 	}
