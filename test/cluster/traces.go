@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -74,8 +75,8 @@ func (t HostTraces) Diff(after HostTraces) []string {
 	return out
 }
 
-// RemoveNew deletes the file traces in after that were not in t and that
-// belong to the real nodes (CNI results and IPAM files, container log
+// RemoveNew deletes the traces in after that were not in t and that belong
+// to the real nodes: veth interfaces left by pods, and files (CNI results and IPAM files, container log
 // symlinks, shim sockets, directories those made): the kubelet and
 // containerd write them to fixed host paths.
 func (t HostTraces) RemoveNew(after HostTraces) {
@@ -83,6 +84,15 @@ func (t HostTraces) RemoveNew(after HostTraces) {
 	for _, k := range t.Diff(after) {
 		kind, path, _ := strings.Cut(k, " ")
 		if kind != "entry" && kind != "dir" {
+			continue
+		}
+		if name, ok := strings.CutPrefix(path, "/sys/class/net/"); ok {
+			// A pod's veth pair whose other end is in a network
+			// namespace something still holds: deleting this end
+			// deletes both. Only interfaces the run added get here.
+			if strings.HasPrefix(name, "veth") {
+				_ = exec.Command("ip", "link", "del", name).Run()
+			}
 			continue
 		}
 		if strings.HasPrefix(path, "/sys/") {

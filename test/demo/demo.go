@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"prepuller.dev/prepuller/pkg/imageref"
@@ -352,13 +353,18 @@ func (d *demo) waitNodesReady(ctx context.Context, names []string) error {
 }
 
 // reportImage writes an image into a node's status, as the kubelet does.
+// kwok writes the same status (heartbeats), so a conflict is retried over a
+// fresh read.
 func (d *demo) reportImage(ctx context.Context, node, image string, size int64) error {
-	var n corev1.Node
-	if err := d.k.Get(ctx, client.ObjectKey{Name: node}, &n); err != nil {
-		return err
-	}
-	n.Status.Images = append(n.Status.Images, corev1.ContainerImage{Names: []string{image}, SizeBytes: size})
-	if err := d.k.Status().Update(ctx, &n); err != nil {
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		var n corev1.Node
+		if err := d.k.Get(ctx, client.ObjectKey{Name: node}, &n); err != nil {
+			return err
+		}
+		n.Status.Images = append(n.Status.Images, corev1.ContainerImage{Names: []string{image}, SizeBytes: size})
+		return d.k.Status().Update(ctx, &n)
+	})
+	if err != nil {
 		return fmt.Errorf("reporting %s on %s: %w", image, node, err)
 	}
 	return nil
