@@ -34,6 +34,11 @@ func (h *Handler) discover(ctx context.Context, req *admission.Request, p *podVi
 	if len(images) == 0 {
 		return
 	}
+	if req.Namespace == "" || p.Metadata.Name == "" && p.Metadata.GenerateName == "" {
+		// The API server never sends such a pod (it rejects it first):
+		// no pod could ever confirm this admission.
+		return
+	}
 	h.recorder.Admitted(imageset.Admission{
 		Namespace:    req.Namespace,
 		Name:         p.Metadata.Name,
