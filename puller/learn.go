@@ -69,7 +69,8 @@ func (r *reconciler) observeConfirmed(now time.Time) {
 		if t.After(now) {
 			t = now
 		}
-		for _, s := range PodSightings(c.pod, t, r.norm) {
+		sightings, _ := PodSightings(c.pod, t, r.norm, r.opts.MaxImagesPerPod)
+		for _, s := range sightings {
 			r.set.Observe(s)
 		}
 	}
@@ -88,7 +89,11 @@ func (r *reconciler) learn(pods []corev1.Pod, now time.Time) {
 			continue
 		}
 		counted[p.UID] = true
-		for _, s := range PodSightings(p, now, r.norm) {
+		sightings, refused := PodSightings(p, now, r.norm, r.opts.MaxImagesPerPod)
+		if refused > 0 && !r.counted[p.UID] {
+			r.refusePodImages(p, len(sightings), refused)
+		}
+		for _, s := range sightings {
 			if r.counted[p.UID] {
 				// Seen at an earlier sync: refresh the user, but do
 				// not count the pod again once it has left the
@@ -116,14 +121,21 @@ func (r *reconciler) learn(pods []corev1.Pod, now time.Time) {
 }
 
 // PodSightings returns one sighting per distinct image of a user pod that
-// exists: init and regular containers and the prepuller.dev/extra-images
-// annotation, normalized, listed exactly as the webhook lists them
-// (userpod.AppendImages). Invalid references are skipped: the pod cannot
-// start with them either.
-func PodSightings(p *corev1.Pod, now time.Time, norm *imageref.Cache) []imageset.Sighting {
+// exists, at most limit of them (no bound if limit is not positive), and
+// how many more images the pod names: init and regular containers and the
+// prepuller.dev/extra-images annotation, normalized, listed exactly as the
+// webhook lists them (userpod.AppendImages), so a pod's own containers
+// come before what it asks for. Invalid references are skipped: the pod cannot start with
+// them either.
+func PodSightings(p *corev1.Pod, now time.Time, norm *imageref.Cache, limit int) ([]imageset.Sighting, int) {
 	images, _ := userpod.PodImages(p, norm)
 	if len(images) == 0 {
-		return nil
+		return nil, 0
+	}
+	refused := 0
+	if limit > 0 && len(images) > limit {
+		refused = len(images) - limit
+		images = images[:limit]
 	}
 	var secrets []string
 	for _, s := range p.Spec.ImagePullSecrets {
@@ -137,5 +149,14 @@ func PodSightings(p *corev1.Pod, now time.Time, norm *imageref.Cache) []imageset
 			PullSecrets: secrets, PullPolicy: img.PullPolicy, Time: now,
 		})
 	}
-	return out
+	return out, refused
+}
+
+// refusePodImages says, once per pod, that it names more images than one
+// pod may contribute: a Warning Event on the pod (its owner sees it in
+// kubectl describe) and prepuller_puller_images_refused_total.
+func (r *reconciler) refusePodImages(p *corev1.Pod, learned, refused int) {
+	r.m.refused.WithLabelValues(refusedPodLimit).Add(float64(refused))
+	r.events.Eventf(p, nil, corev1.EventTypeWarning, ReasonPodImagesLimited, "Learn",
+		"Pod names %d images; prepuller learns the first %d (puller.maxImagesPerPod) and ignores %d", learned+refused, learned, refused)
 }

@@ -18,6 +18,7 @@ import (
 
 func learnController(namespaces, excluded []string) *reconciler {
 	return &reconciler{
+		opts: DefaultOptions(),
 		ns:   "prepuller",
 		set:  imageset.New(),
 		norm: imageref.NewCache(16),
@@ -109,8 +110,10 @@ func keys(m map[string]time.Time) []string {
 func TestPodSightings(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	cases := map[string]struct {
-		pod  *corev1.Pod
-		want []imageset.Sighting
+		pod         *corev1.Pod
+		limit       int
+		want        []imageset.Sighting
+		wantRefused int
 	}{
 		"kubespawner pod": {
 			pod: builder.MakeUserPod("jupyter-alice", "hub", "alice").
@@ -130,11 +133,30 @@ func TestPodSightings(t *testing.T) {
 				{Image: "docker.io/library/busybox:latest", Namespace: "ns", Pod: "p", User: "ns/p", Time: now},
 			},
 		},
+		"past the per-pod limit: containers first, then extra images": {
+			pod: builder.MakePod("p", "ns").Image("a").Image("b").
+				Annotation(userpod.AnnotationExtraImages, "c,d").Obj(),
+			limit: 3,
+			want: []imageset.Sighting{
+				{Image: "docker.io/library/a:latest", Namespace: "ns", Pod: "p", User: "ns/p", Time: now},
+				{Image: "docker.io/library/b:latest", Namespace: "ns", Pod: "p", User: "ns/p", Time: now},
+				{Image: "docker.io/library/c:latest", Namespace: "ns", Pod: "p", User: "ns/p", Time: now},
+			},
+			wantRefused: 1,
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, PodSightings(tc.pod, now, imageref.NewCache(16))); diff != "" {
+			limit := tc.limit
+			if limit == 0 {
+				limit = DefaultOptions().MaxImagesPerPod
+			}
+			got, refused := PodSightings(tc.pod, now, imageref.NewCache(16), limit)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("sightings (-want +got):\n%s", diff)
+			}
+			if refused != tc.wantRefused {
+				t.Errorf("refused = %d, want %d", refused, tc.wantRefused)
 			}
 		})
 	}

@@ -26,13 +26,18 @@ type pullerMetrics struct {
 	admissionsPending     prometheus.Gauge
 	admissionToWatch      prometheus.Histogram
 	firstSightToDaemonSet prometheus.Histogram
+	refused               *prometheus.CounterVec
 }
+
+// refusedPodLimit is the refused counter's reason for images past
+// puller.maxImagesPerPod; the others are imageset's holds.
+const refusedPodLimit = "pod_limit"
 
 func newPullerMetrics(reg prometheus.Registerer) (*pullerMetrics, error) {
 	m := &pullerMetrics{
 		imagesByState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "prepuller_puller_images",
-			Help: "Learned images by state (active, expired, quarantined, denied, pending, excluded).",
+			Help: "Learned images by state (active, expired, quarantined, denied, pending, excluded, held).",
 		}, []string{"state"}),
 		nodeShare: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "prepuller_puller_image_node_share",
@@ -84,12 +89,20 @@ func newPullerMetrics(reg prometheus.Registerer) (*pullerMetrics, error) {
 			Help:    "Time from an image's first sighting to the DaemonSet update that added it.",
 			Buckets: prometheus.ExponentialBuckets(0.5, 2, 14), // 0.5s .. ~68min
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prepuller_puller_images_refused_total",
+			Help: "Images kept out so that no one pod or user takes over the pulled set, by reason: pod_limit (images of one pod past puller.maxImagesPerPod, not learned; counted once per pod), user_share (held: its only user already has puller.maxImagesPerUser such images), in_use (held: only one user used it, and pulling it would push out an image running pods use). Holds count once each time an image becomes held.",
+		}, []string{"reason"}),
 	}
 	for _, st := range imageset.States {
 		m.imagesByState.WithLabelValues(string(st))
 	}
 	for _, r := range []string{"confirmed", "unconfirmed", "dropped", "not_leader"} {
 		m.admissions.WithLabelValues(r)
+	}
+	m.refused.WithLabelValues(refusedPodLimit)
+	for _, h := range imageset.Holds {
+		m.refused.WithLabelValues(string(h))
 	}
 	r := &promutil.Registrar{Reg: reg}
 	m.imagesByState = promutil.Add(r, m.imagesByState)
@@ -105,6 +118,7 @@ func newPullerMetrics(reg prometheus.Registerer) (*pullerMetrics, error) {
 	m.admissionsPending = promutil.Add(r, m.admissionsPending)
 	m.admissionToWatch = promutil.Add(r, m.admissionToWatch)
 	m.firstSightToDaemonSet = promutil.Add(r, m.firstSightToDaemonSet)
+	m.refused = promutil.Add(r, m.refused)
 	if r.Err != nil {
 		return nil, fmt.Errorf("registering puller metrics: %w", r.Err)
 	}

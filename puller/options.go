@@ -47,6 +47,13 @@ type Options struct {
 	// MaxImages caps the images in the DaemonSet (static ones included),
 	// at most MaxMaxImages.
 	MaxImages int `json:"maxImages"`
+	// MaxImagesPerPod bounds the images one user pod contributes (its
+	// containers' first, then prepuller.dev/extra-images); the rest are
+	// not learned from it.
+	MaxImagesPerPod int `json:"maxImagesPerPod"`
+	// MaxImagesPerUser bounds the images whose only user is one user that
+	// are pulled; the user's most valuable ones are kept, the rest held.
+	MaxImagesPerUser int `json:"maxImagesPerUser"`
 	// NodeByteBudget, when above zero, caps the summed size of the pulled
 	// images, counting images whose size is known.
 	NodeByteBudget int64 `json:"nodeByteBudget,omitempty"`
@@ -104,6 +111,8 @@ func DefaultOptions() Options {
 		RolloutWait:        duration(5 * time.Minute),
 		TTL:                duration(7 * 24 * time.Hour),
 		MaxImages:          30,
+		MaxImagesPerPod:    16,
+		MaxImagesPerUser:   8,
 		MinUsers:           1,
 		Tolerations: []corev1.Toleration{
 			{Key: "hub.jupyter.org/dedicated", Operator: corev1.TolerationOpEqual, Value: "user", Effect: corev1.TaintEffectNoSchedule},
@@ -143,6 +152,12 @@ func (o Options) Validate() error {
 	}
 	if o.MaxImages < 1 || o.MaxImages > MaxMaxImages {
 		errs = append(errs, fmt.Errorf("puller.maxImages: %d must be between 1 and %d", o.MaxImages, MaxMaxImages))
+	}
+	if o.MaxImagesPerPod < 1 || o.MaxImagesPerPod > MaxMaxImages {
+		errs = append(errs, fmt.Errorf("puller.maxImagesPerPod: %d must be between 1 and %d", o.MaxImagesPerPod, MaxMaxImages))
+	}
+	if o.MaxImagesPerUser < 1 || o.MaxImagesPerUser > MaxMaxImages {
+		errs = append(errs, fmt.Errorf("puller.maxImagesPerUser: %d must be between 1 and %d", o.MaxImagesPerUser, MaxMaxImages))
 	}
 	if o.NodeByteBudget < 0 {
 		errs = append(errs, fmt.Errorf("puller.nodeByteBudget: %d must not be negative", o.NodeByteBudget))

@@ -63,6 +63,8 @@ type reconciler struct {
 	lastState    time.Time       // the last state write
 	savedPrint   string          // fingerprint of the last written state
 	savedData    string          // the last written state
+	lastTallies  time.Time       // the last write of the DaemonSet's tallies
+	held         map[string]bool // images held at the last evaluation
 	warned       *warnedSet
 	counted      map[types.UID]bool // live user pods already counted
 	shared       map[string]bool    // images with a node share series

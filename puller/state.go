@@ -90,8 +90,9 @@ func corruptCopyName(name, resourceVersion string) string {
 }
 
 // recover seeds the set with the images the live DaemonSet pulls, in its
-// order, so a lost or corrupt state neither shrinks nor reorders (rolls)
-// the DaemonSet; user pods are learned at the first sync as always. It
+// order, ranked by the tallies it records, so a lost or corrupt state
+// neither shrinks, reorders (rolls) nor re-ranks the DaemonSet; user pods
+// are learned at the first sync as always. It
 // reads the API server, not the cache: this runs once, before the first
 // sync, and must see the DaemonSet as it is.
 func (r *reconciler) recover(ctx context.Context) error {
@@ -99,9 +100,15 @@ func (r *reconciler) recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tallies, err := render.Tallies(live)
+	if err != nil {
+		// Hand-edited or garbled: recover the images without their
+		// ranks rather than not at all.
+		logf.FromContext(ctx).Error(err, "Ignoring the puller DaemonSet's tallies; recovered images rank as used by one user")
+	}
 	r.set = imageset.New()
 	r.set.SetOwnNamespace(r.ns)
-	r.set.Recover(render.Images(live), r.clock.Now())
+	r.set.Recover(render.Images(live), tallies, r.clock.Now())
 	return nil
 }
 

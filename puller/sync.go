@@ -28,6 +28,9 @@ const (
 	ReasonStateCorrupt        = "StateCorrupt"
 	ReasonStateNotSaved       = "StateNotSaved"
 	ReasonInstallFailing      = "InstallFailing"
+	ReasonImagesHeld          = "ImagesHeld"
+	// ReasonPodImagesLimited is on the user pod, not the DaemonSet.
+	ReasonPodImagesLimited = "ImagesLimited"
 )
 
 // stateFlushInterval bounds how stale persisted last-seen times get. The
@@ -69,12 +72,14 @@ func (r *reconciler) sync(ctx context.Context, now time.Time) (time.Time, error)
 	}
 
 	ev := r.set.Evaluate(now, imageset.Rules{
-		TTL:            r.opts.TTL.Duration,
-		MaxImages:      r.opts.MaxImages,
-		NodeByteBudget: r.opts.NodeByteBudget,
-		MinUsers:       r.opts.MinUsers,
-		Allowed:        r.policy.Allowed,
+		TTL:              r.opts.TTL.Duration,
+		MaxImages:        r.opts.MaxImages,
+		NodeByteBudget:   r.opts.NodeByteBudget,
+		MinUsers:         r.opts.MinUsers,
+		MaxImagesPerUser: r.opts.MaxImagesPerUser,
+		Allowed:          r.policy.Allowed,
 	})
+	r.reportHolds(ev, live)
 	desired, err := r.render(ev.Active, live)
 	if err != nil {
 		return time.Time{}, err
@@ -105,12 +110,19 @@ func (r *reconciler) sync(ctx context.Context, now time.Time) (time.Time, error)
 	// next leader) still knows every image. A state that cannot be saved
 	// must not stop the DaemonSet from following the images, though.
 	r.persist(ctx, now, ev, live)
+	t := tallies(ev)
+	if !write {
+		r.refreshTallies(ctx, now, live, t)
+	}
 	if write {
+		if err := withTallies(desired, t); err != nil {
+			return time.Time{}, err
+		}
 		written, err := r.writeDaemonSet(ctx, desired, live)
 		if err != nil {
 			return time.Time{}, err
 		}
-		r.lastWrite = now
+		r.lastWrite, r.lastTallies = now, now
 		r.holdingSince = time.Time{}
 		r.announce(live, written, ev, now)
 		log.Info("Wrote puller DaemonSet", "images", len(ev.Active), "generation", written.Generation)

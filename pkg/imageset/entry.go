@@ -56,6 +56,12 @@ type Entry struct {
 	// Recovered images were found in the live DaemonSet when the state was
 	// missing or corrupt; they count as meeting MinUsers until they expire.
 	Recovered bool `json:"recovered,omitempty"`
+	// RecoveredUsers and RecoveredSeen are the distinct users and the last
+	// use the DaemonSet recorded for a recovered image (see Tally). Until
+	// RecoveredSeen is older than the TTL, the image ranks with at least
+	// RecoveredUsers users, so a rebuilt set ranks as the lost one did.
+	RecoveredUsers int       `json:"recoveredUsers,omitempty"`
+	RecoveredSeen  time.Time `json:"recoveredSeen,omitzero"`
 	// AddedAt is when the image first went into the DaemonSet.
 	AddedAt *time.Time `json:"addedAt,omitempty"`
 	// FailingSince is when puller pods started failing to pull the image on

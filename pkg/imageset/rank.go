@@ -23,10 +23,28 @@ const (
 	// StateExcluded images lost to more valuable ones (MaxImages or the
 	// node byte budget).
 	StateExcluded State = "excluded"
+	// StateHeld images are held out so that no one user or pod takes over
+	// the pulled set (see Hold).
+	StateHeld State = "held"
 )
 
 // States lists every state, for metrics.
-var States = []State{StateActive, StateExpired, StateQuarantined, StateDenied, StatePending, StateExcluded}
+var States = []State{StateActive, StateExpired, StateQuarantined, StateDenied, StatePending, StateExcluded, StateHeld}
+
+// Hold names the rule that held an image (StateHeld).
+type Hold string
+
+const (
+	// HoldUserShare: the image's only user already has
+	// Rules.MaxImagesPerUser images only they use, each ranked higher.
+	HoldUserShare Hold = "user_share"
+	// HoldInUse: pulling it would push out an image in the DaemonSet that
+	// running pods use, and only one user has used it.
+	HoldInUse Hold = "in_use"
+)
+
+// Holds lists every hold, for metrics.
+var Holds = []Hold{HoldUserShare, HoldInUse}
 
 // Rules decide which learned images are pulled.
 type Rules struct {
@@ -34,6 +52,9 @@ type Rules struct {
 	MaxImages      int
 	NodeByteBudget int64 // zero: no budget
 	MinUsers       int
+	// MaxImagesPerUser bounds the images whose only user is one user;
+	// zero: no bound.
+	MaxImagesPerUser int
 	// Allowed applies the allow/deny patterns; nil allows all. Static
 	// images are not subject to it: an operator listed them on purpose.
 	Allowed func(image string) bool
@@ -43,6 +64,7 @@ type Rules struct {
 type Decision struct {
 	State  State
 	Reason string
+	Hold   Hold // set for StateHeld
 }
 
 // Evaluation is the result of Evaluate.
@@ -56,6 +78,9 @@ type Evaluation struct {
 	// Ranked are the same images, most valuable first.
 	Ranked    []*Entry
 	Decisions map[string]Decision
+	// Users is the number of distinct users each active image ranked
+	// with.
+	Users map[string]int
 }
 
 // Evaluate ranks the set at now and picks the images to pull.
@@ -64,7 +89,11 @@ type Evaluation struct {
 // static before learned, then by image name. The rank decides only which
 // images are pulled: static images always win a place (MaxImages and the
 // budget count them first), then learned images fill the remaining places
-// in rank order. The pull order is Active's (see pullsBefore).
+// in rank order. Two rules keep one user or pod from taking the set over:
+// an image only one user has used is held past that user's
+// MaxImagesPerUser such images, and it never pushes out an image in the
+// DaemonSet that running pods use. The pull order is Active's (see
+// pullsBefore).
 func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
 	ev := Evaluation{Decisions: map[string]Decision{}}
 	since := now.Add(-r.TTL)
@@ -72,15 +101,15 @@ func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
 	for _, e := range s.entries {
 		switch {
 		case e.Quarantined(now):
-			ev.Decisions[e.Image] = Decision{StateQuarantined, e.Quarantine.Reason}
+			ev.Decisions[e.Image] = Decision{State: StateQuarantined, Reason: e.Quarantine.Reason}
 		case e.Static:
 			candidates = append(candidates, e)
 		case r.Allowed != nil && !r.Allowed(e.Image):
-			ev.Decisions[e.Image] = Decision{StateDenied, "refused by puller.allow/puller.deny"}
+			ev.Decisions[e.Image] = Decision{State: StateDenied, Reason: "refused by puller.allow/puller.deny"}
 		case e.Running == 0 && e.LastSeen.Before(since):
-			ev.Decisions[e.Image] = Decision{StateExpired, fmt.Sprintf("no pod used it since %s", e.LastSeen.UTC().Format(time.RFC3339))}
+			ev.Decisions[e.Image] = Decision{State: StateExpired, Reason: fmt.Sprintf("no pod used it since %s", e.LastSeen.UTC().Format(time.RFC3339))}
 		case !e.Recovered && e.activeUsers(since) < r.MinUsers:
-			ev.Decisions[e.Image] = Decision{StatePending, fmt.Sprintf("%d of %d distinct users needed", e.activeUsers(since), r.MinUsers)}
+			ev.Decisions[e.Image] = Decision{State: StatePending, Reason: fmt.Sprintf("%d of %d distinct users needed", e.activeUsers(since), r.MinUsers)}
 		default:
 			candidates = append(candidates, e)
 		}
@@ -103,40 +132,110 @@ func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
 		return a.Image < b.Image
 	}
 	sort.Slice(candidates, func(i, j int) bool { return better(candidates[i], candidates[j]) })
+	candidates = holdUserShare(candidates, since, r.MaxImagesPerUser, ev.Decisions)
 
+	p := picker{rules: r, decisions: ev.Decisions}
 	// Static images claim their places first, in rank order.
-	var picked []*Entry
-	var bytes int64
-	take := func(e *Entry) bool {
-		if len(picked) >= r.MaxImages {
-			ev.Decisions[e.Image] = Decision{StateExcluded, fmt.Sprintf("puller.maxImages (%d) reached by more used images", r.MaxImages)}
-			return false
-		}
-		if r.NodeByteBudget > 0 && bytes+e.Size > r.NodeByteBudget {
-			ev.Decisions[e.Image] = Decision{StateExcluded, fmt.Sprintf("%d bytes would exceed puller.nodeByteBudget (%d)", e.Size, r.NodeByteBudget)}
-			return false
-		}
-		picked = append(picked, e)
-		bytes += e.Size
-		ev.Decisions[e.Image] = Decision{State: StateActive}
-		return true
-	}
 	for _, e := range candidates {
 		if e.Static {
-			take(e)
+			p.take(e)
 		}
 	}
 	for _, e := range candidates {
 		if !e.Static {
-			take(e)
+			p.take(e)
 		}
 	}
+	p.keepInUse(candidates, users)
 	// Ranked in rank order, whichever pass picked them.
+	picked := p.picked
 	sort.SliceStable(picked, func(i, j int) bool { return better(picked[i], picked[j]) })
 	ev.Ranked = picked
+	ev.Users = make(map[string]int, len(picked))
+	for _, e := range picked {
+		ev.Users[e.Image] = users[e]
+	}
 	ev.Active = append([]*Entry(nil), picked...)
 	sort.Slice(ev.Active, func(i, j int) bool { return pullsBefore(ev.Active[i], ev.Active[j]) })
 	return ev
+}
+
+// picker fills the places (MaxImages, the byte budget) in the order it is
+// offered images.
+type picker struct {
+	rules     Rules
+	decisions map[string]Decision
+	picked    []*Entry
+	bytes     int64
+}
+
+func (p *picker) fits(add, remove int64) bool {
+	return p.rules.NodeByteBudget <= 0 || p.bytes-remove+add <= p.rules.NodeByteBudget
+}
+
+func (p *picker) take(e *Entry) {
+	if len(p.picked) >= p.rules.MaxImages {
+		p.decisions[e.Image] = Decision{State: StateExcluded, Reason: fmt.Sprintf("puller.maxImages (%d) reached by more used images", p.rules.MaxImages)}
+		return
+	}
+	if !p.fits(e.Size, 0) {
+		p.decisions[e.Image] = Decision{State: StateExcluded, Reason: fmt.Sprintf("%d bytes would exceed puller.nodeByteBudget (%d)", e.Size, p.rules.NodeByteBudget)}
+		return
+	}
+	p.picked = append(p.picked, e)
+	p.bytes += e.Size
+	p.decisions[e.Image] = Decision{State: StateActive}
+}
+
+// keepInUse gives the places of newcomers only one user has used back to
+// the images in the DaemonSet that running pods use, which they pushed
+// out: a pod naming many images must not evict what other users run. The
+// lowest ranked newcomer goes first. candidates are in rank order.
+func (p *picker) keepInUse(candidates []*Entry, users map[*Entry]int) {
+	for _, in := range candidates {
+		if in.Static || in.AddedAt == nil || in.Running == 0 || p.decisions[in.Image].State != StateExcluded {
+			continue
+		}
+		for i := len(p.picked) - 1; i >= 0; i-- {
+			out := p.picked[i]
+			if out.Static || out.AddedAt != nil || users[out] > 1 || !p.fits(in.Size, out.Size) {
+				continue
+			}
+			p.picked = append(p.picked[:i], p.picked[i+1:]...)
+			p.picked = append(p.picked, in)
+			p.bytes += in.Size - out.Size
+			p.decisions[in.Image] = Decision{State: StateActive}
+			p.decisions[out.Image] = Decision{State: StateHeld, Hold: HoldInUse,
+				Reason: fmt.Sprintf("only one user has used it, and pulling it would push out %s, in use by %d running pods", in.Image, in.Running)}
+			break
+		}
+	}
+}
+
+// holdUserShare holds, for each user, the images only that user has used
+// past the limit most valuable ones, and returns the other candidates
+// (in their order). candidates are in rank order.
+func holdUserShare(candidates []*Entry, since time.Time, limit int, decisions map[string]Decision) []*Entry {
+	if limit <= 0 {
+		return candidates
+	}
+	count := map[string]int{}
+	kept := candidates[:0:0]
+	for _, e := range candidates {
+		user, ok := e.soleUser(since)
+		if !ok {
+			kept = append(kept, e)
+			continue
+		}
+		if count[user] >= limit {
+			decisions[e.Image] = Decision{State: StateHeld, Hold: HoldUserShare,
+				Reason: fmt.Sprintf("user %q alone uses %d more valuable images (puller.maxImagesPerUser)", user, limit)}
+			continue
+		}
+		count[user]++
+		kept = append(kept, e)
+	}
+	return kept
 }
 
 // pullsBefore is the stable pull order: by the time an image went into the
@@ -158,12 +257,32 @@ func pullsBefore(a, b *Entry) bool {
 
 // activeUsers counts users seen since the cutoff. While pods still run the
 // image, every user known counts: the controller re-sees running pods at
-// every sync, so this matters only for state restored from long ago.
+// every sync, so this matters only for state restored from long ago. A
+// recovered image counts at least the users the DaemonSet recorded, until
+// that record is older than the cutoff.
 func (e *Entry) activeUsers(since time.Time) int {
-	if e.Running > 0 {
-		return len(e.Users)
+	n := len(e.Users)
+	if e.Running == 0 {
+		n = e.RecentUsers(since)
 	}
-	return e.RecentUsers(since)
+	if e.RecoveredUsers > n && !e.RecoveredSeen.Before(since) {
+		n = e.RecoveredUsers
+	}
+	return n
+}
+
+// soleUser returns the one user who used a learned image since the cutoff
+// (as activeUsers counts them), if exactly one did.
+func (e *Entry) soleUser(since time.Time) (string, bool) {
+	if e.Static || e.activeUsers(since) != 1 || (e.RecoveredUsers > 0 && !e.RecoveredSeen.Before(since)) {
+		return "", false
+	}
+	for u, t := range e.Users {
+		if e.Running > 0 || !t.Before(since) {
+			return u, true
+		}
+	}
+	return "", false
 }
 
 // Count returns how many images are in each state.

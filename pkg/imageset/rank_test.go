@@ -45,6 +45,7 @@ func TestEvaluate(t *testing.T) {
 		sightings []seen
 		running   map[string]int
 		static    []string
+		added     []string // in the DaemonSet since an hour before t0
 		sizes     map[string]int64
 		rules     func(*Rules)
 		want      []string
@@ -120,6 +121,38 @@ func TestEvaluate(t *testing.T) {
 			want:      []string{"big", "small", "unknown"},
 			states:    map[string]State{"big": StateActive, "huge": StateExcluded, "small": StateActive, "unknown": StateActive},
 		},
+		"one user's own images past maxImagesPerUser are held, most recent kept": {
+			sightings: []seen{
+				{"a", "u1", time.Minute}, {"b", "u1", 2 * time.Minute}, {"c", "u1", 3 * time.Minute},
+				{"shared", "u1", time.Hour}, {"shared", "u2", time.Hour},
+				{"d", "u2", time.Hour},
+			},
+			rules:  func(r *Rules) { r.MaxImagesPerUser = 2 },
+			want:   []string{"shared", "a", "b", "d"},
+			states: map[string]State{"a": StateActive, "b": StateActive, "c": StateHeld, "shared": StateActive, "d": StateActive},
+		},
+		"a newcomer of one user does not push out an image running pods use": {
+			sightings: []seen{
+				{"old1", "u1", time.Hour}, {"old2", "u2", time.Hour}, {"old3", "u3", 2 * time.Hour},
+				{"new1", "x", 0}, {"new2", "x", 0}, {"new3", "x", 0},
+			},
+			added:   []string{"old1", "old2", "old3"},
+			running: map[string]int{"old1": 1, "old3": 1, "new1": 1, "new2": 1, "new3": 1},
+			rules:   func(r *Rules) { r.MaxImages = 3 },
+			// Running images count every user they had and tie at
+			// one: the newcomers, seen last, outrank old2 (stopped,
+			// pushed out as before) but not old1 and old3 (running).
+			want:   []string{"new1", "old1", "old3"},
+			states: map[string]State{"new1": StateActive, "new2": StateHeld, "new3": StateHeld, "old1": StateActive, "old2": StateExcluded, "old3": StateActive},
+		},
+		"a newcomer with more users does push out an image in use": {
+			sightings: []seen{{"old", "u1", time.Hour}, {"new", "x", 0}, {"new", "y", 0}},
+			added:     []string{"old"},
+			running:   map[string]int{"old": 1},
+			rules:     func(r *Rules) { r.MaxImages = 1 },
+			want:      []string{"new"},
+			states:    map[string]State{"new": StateActive, "old": StateExcluded},
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -128,6 +161,10 @@ func TestEvaluate(t *testing.T) {
 			s.SetRunning(tc.running)
 			for img, n := range tc.sizes {
 				s.Get(img).Size = n
+			}
+			for _, img := range tc.added {
+				at := t0.Add(-time.Hour)
+				s.Get(img).AddedAt = &at
 			}
 			r := rules
 			if tc.rules != nil {
@@ -234,10 +271,54 @@ func TestReRankKeepsPullOrder(t *testing.T) {
 // Recovered images keep the live DaemonSet's order.
 func TestRecoverKeepsLiveOrder(t *testing.T) {
 	s := New()
-	s.Recover([]string{"z", "a", "m"}, t0)
+	s.Recover([]string{"z", "a", "m"}, nil, t0)
 	ev := s.Evaluate(t0, Rules{TTL: time.Hour, MaxImages: 10, MinUsers: 1})
 	if diff := cmp.Diff([]string{"z", "a", "m"}, activeImages(ev)); diff != "" {
 		t.Errorf("pull order (-want +got):\n%s", diff)
+	}
+}
+
+// A set rebuilt from the DaemonSet's tallies ranks as the lost one did: a
+// newcomer one running pod uses does not push out images many users used,
+// and the tallies fade with the TTL like the users they count.
+func TestRecoverRanksByTallies(t *testing.T) {
+	r := Rules{TTL: 24 * time.Hour, MaxImages: 2, MinUsers: 1}
+	cases := map[string]struct {
+		tallies map[string]Tally
+		at      time.Time
+		want    []string
+	}{
+		"tallies keep the places": {
+			tallies: map[string]Tally{"a": {Users: 10, LastSeen: t0.Add(-time.Hour)}, "b": {Users: 3, LastSeen: t0.Add(-2 * time.Hour)}},
+			at:      t0,
+			want:    []string{"a", "b"},
+		},
+		"without tallies each counts one user, last seen at recovery": {
+			at:   t0.Add(time.Minute),
+			want: []string{"new", "a"},
+		},
+		"images last used a TTL ago expire, tallies and all": {
+			tallies: map[string]Tally{"a": {Users: 10, LastSeen: t0.Add(-time.Hour)}, "b": {Users: 3, LastSeen: t0.Add(-2 * time.Hour)}},
+			at:      t0.Add(23*time.Hour + 30*time.Minute),
+			want:    []string{"new"},
+		},
+		"a tally from the future is ignored": {
+			tallies: map[string]Tally{"a": {Users: 10, LastSeen: t0.Add(time.Hour)}},
+			at:      t0.Add(time.Minute),
+			want:    []string{"new", "a"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := New()
+			s.Recover([]string{"a", "b"}, tc.tallies, t0)
+			s.Observe(Sighting{Image: "new", User: "x", Namespace: "hub", Pod: "jupyter-x", Time: tc.at})
+			s.SetRunning(map[string]int{"new": 1})
+			ev := s.Evaluate(tc.at, r)
+			if diff := cmp.Diff(tc.want, rankedImages(ev)); diff != "" {
+				t.Errorf("ranked (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -66,18 +66,34 @@ func (s *Set) SetStatic(images []string, now time.Time) {
 	}
 }
 
+// Tally is what the puller DaemonSet records of one image it pulls (see
+// puller/render): its distinct users and last use, as the set ranked it.
+// It outlives a lost or corrupt state, so that a rebuilt set ranks the
+// images as the lost one did.
+type Tally struct {
+	Users    int       `json:"users"`
+	LastSeen time.Time `json:"lastSeen"`
+}
+
 // Recover adds images known only from the live DaemonSet, in its init
-// container order, as last seen at now. Known images are left as they are.
-// Each gets an AddedAt one nanosecond after the previous one, so the pull
-// order (see Evaluation.Active) is the live one and recovering does not roll
-// the puller pods.
-func (s *Set) Recover(images []string, now time.Time) {
+// container order, with what it recorded of each (tallies; nil when it
+// recorded nothing). Known images are left as they are. Each gets an
+// AddedAt one nanosecond after the previous one, so the pull order (see
+// Evaluation.Active) is the live one and recovering does not roll the
+// puller pods. An image without a tally is taken as last seen at now by
+// one user.
+func (s *Set) Recover(images []string, tallies map[string]Tally, now time.Time) {
 	for i, image := range images {
 		if s.entries[image] != nil {
 			continue
 		}
 		added := now.Add(time.Duration(i))
-		s.entries[image] = &Entry{Image: image, FirstSeen: now, LastSeen: now, Recovered: true, AddedAt: &added}
+		e := &Entry{Image: image, FirstSeen: now, LastSeen: now, Recovered: true, AddedAt: &added, RecoveredUsers: 1, RecoveredSeen: now}
+		if t, ok := tallies[image]; ok && t.Users > 0 && !t.LastSeen.IsZero() && !t.LastSeen.After(now) {
+			e.FirstSeen, e.LastSeen = t.LastSeen, t.LastSeen
+			e.RecoveredUsers, e.RecoveredSeen = min(t.Users, maxUsers), t.LastSeen
+		}
+		s.entries[image] = e
 	}
 }
 
