@@ -13,6 +13,11 @@ type Options struct {
 	Port int `json:"port"`
 	// CertDir holds tls.crt and tls.key; they are reloaded when they change.
 	CertDir string `json:"certDir"`
+	// ClientCAFile, when set, names a PEM file of CA certificates: the
+	// webhook server then accepts only clients presenting a certificate one
+	// of them signed (the API server, configured to present one; see
+	// docs/security.md). Read once at start.
+	ClientCAFile string `json:"clientCAFile,omitempty"`
 	// AffinityWeight is the weight of the preferred node affinity term (1-100).
 	AffinityWeight int32 `json:"affinityWeight"`
 	// MaxAffinityNodes bounds the node names in one term, to keep pods small

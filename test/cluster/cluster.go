@@ -35,6 +35,9 @@ type Options struct {
 	// Webhooks are registered with the API server by envtest, with a CA and
 	// a serving certificate it generates (see envtest.WebhookInstallOptions).
 	Webhooks envtest.WebhookInstallOptions
+	// APIServerArgs are extra kube-apiserver flags (name without dashes,
+	// value), e.g. an admission-control-config-file.
+	APIServerArgs map[string]string
 	// Dir keeps logs and kubeconfig; a temporary directory when empty.
 	Dir string
 }
@@ -69,6 +72,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	apiserver := c.Env.ControlPlane.GetAPIServer()
 	apiserver.CertDir = filepath.Join(c.Dir, "apiserver")
+	for k, v := range opts.APIServerArgs {
+		apiserver.Configure().Set(k, v)
+	}
 	if err := os.MkdirAll(apiserver.CertDir, 0o700); err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package app
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 )
@@ -14,17 +13,17 @@ import (
 // (docs/security.md). Without it anyone who reaches the port may post
 // AdmissionReviews.
 //
-// Not wired to the configuration yet: NewManager would append it to the
-// webhook server's TLSOpts when webhook.clientCAFile is set. The file is
-// read once; a new CA takes a restart, like the API server's own kubeconfig.
+// New adds it to the webhook server's TLSOpts when webhook.clientCAFile is
+// set. The file is read once; a new CA takes a restart, like the API
+// server's own kubeconfig.
 func clientCATLSOption(caFile string) (func(*tls.Config), error) {
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("webhook client CA: %w", err)
+		return nil, err // names the file
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, errors.New("webhook client CA: " + caFile + " holds no PEM certificate")
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
 	}
 	return func(c *tls.Config) {
 		c.ClientCAs = pool

@@ -2,14 +2,8 @@ package app
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -20,56 +14,9 @@ import (
 	"time"
 
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"prepuller.dev/prepuller/test/pki"
 )
-
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns a PEM certificate and key signed by ca.
-func (ca *testCA) issue(t *testing.T, usage x509.ExtKeyUsage, serial int64) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "leaf"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{usage}, KeyUsage: x509.KeyUsageDigitalSignature,
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -87,10 +34,10 @@ func freePort(t *testing.T) int {
 // still passes.
 func TestClientCATLSOption(t *testing.T) {
 	dir := t.TempDir()
-	servingCA, apiserverCA, otherCA := newTestCA(t, "serving"), newTestCA(t, "apiserver-clients"), newTestCA(t, "other")
-	crt, key := servingCA.issue(t, x509.ExtKeyUsageServerAuth, 2)
+	servingCA, apiserverCA, otherCA := pki.NewCA(t, "serving"), pki.NewCA(t, "apiserver-clients"), pki.NewCA(t, "other")
+	crt, key := servingCA.Issue(t, x509.ExtKeyUsageServerAuth, 2)
 	caFile := filepath.Join(dir, "client-ca.crt")
-	for name, data := range map[string][]byte{"tls.crt": crt, "tls.key": key, "client-ca.crt": apiserverCA.pem} {
+	for name, data := range map[string][]byte{"tls.crt": crt, "tls.key": key, "client-ca.crt": apiserverCA.PEM} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +54,7 @@ func TestClientCATLSOption(t *testing.T) {
 	go func() { _ = srv.Start(ctx) }()
 
 	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(servingCA.pem)
+	roots.AppendCertsFromPEM(servingCA.PEM)
 	get := func(clientCert []tls.Certificate) error {
 		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: clientCert}}}
 		resp, err := c.Get("https://127.0.0.1:" + strconv.Itoa(port) + "/ok")
@@ -117,8 +64,8 @@ func TestClientCATLSOption(t *testing.T) {
 		resp.Body.Close()
 		return nil
 	}
-	pair := func(ca *testCA, serial int64) []tls.Certificate {
-		c, k := ca.issue(t, x509.ExtKeyUsageClientAuth, serial)
+	pair := func(ca *pki.CA, serial int64) []tls.Certificate {
+		c, k := ca.Issue(t, x509.ExtKeyUsageClientAuth, serial)
 		kp, err := tls.X509KeyPair(c, k)
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -58,9 +59,18 @@ func New(restConfig *rest.Config, cfg config.Config, seams Seams) (*Prepuller, e
 	// The webhook server starts only once certs.Setup has a valid key pair
 	// (see certGatedServer); the gate is opened below, by this function,
 	// not found again through the manager.
+	var tlsOpts []func(*tls.Config)
+	if cfg.Webhook.ClientCAFile != "" {
+		opt, err := clientCATLSOption(cfg.Webhook.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("webhook.clientCAFile: %w", err)
+		}
+		tlsOpts = append(tlsOpts, opt)
+	}
 	gate := &certGatedServer{Server: crwebhook.NewServer(crwebhook.Options{
 		Port:    cfg.Webhook.Port,
 		CertDir: cfg.Webhook.CertDir,
+		TLSOpts: tlsOpts,
 	})}
 	mgr, err := newManager(restConfig, cfg, gate, seams)
 	if err != nil {

@@ -106,9 +106,17 @@ func TestLearnsOnlyPodsThatExist(t *testing.T) {
 // port, as any client that reaches it could, and checks it was answered.
 func forgeReview(ctx context.Context, t *testing.T, port int, pod *corev1.Pod) {
 	t.Helper()
+	if err := postReview(ctx, port, pod); err != nil {
+		t.Fatalf("forged review: %v", err)
+	}
+}
+
+// postReview POSTs an AdmissionReview for pod to the webhook port without
+// a client certificate and reports whether it was answered and allowed.
+func postReview(ctx context.Context, port int, pod *corev1.Pod) error {
 	raw, err := json.Marshal(pod)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	review := admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
@@ -124,7 +132,7 @@ func forgeReview(ctx context.Context, t *testing.T, port int, pod *corev1.Pod) {
 	}
 	body, err := json.Marshal(review)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		// The attacker does not care who the server is.
@@ -132,16 +140,17 @@ func forgeReview(ctx context.Context, t *testing.T, port int, pod *corev1.Pod) {
 	}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("https://127.0.0.1:%d%s", port, webhook.Path), bytes.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer resp.Body.Close()
 	var out admissionv1.AdmissionReview
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Response == nil || !out.Response.Allowed {
-		t.Fatalf("forged review: HTTP %d, %v, %+v", resp.StatusCode, err, out.Response)
+		return fmt.Errorf("HTTP %d, %v, %+v", resp.StatusCode, err, out.Response)
 	}
+	return nil
 }

@@ -38,18 +38,8 @@ func TestServe(t *testing.T) {
 	c, k := startCluster(ctx, t, ns, "users")
 	// Two nodes, one already holding the image the first pod asks for.
 	const image = "quay.io/jupyter/scipy-notebook:2024-10-07"
-	for i, images := range [][]corev1.ContainerImage{{{Names: []string{image}, SizeBytes: 4e9}}, nil} {
-		n := cluster.NewNode(fmt.Sprintf("node-%d", i), cluster.NodeOptions{})
-		n.Status = corev1.NodeStatus{}
-		if err := k.Create(ctx, n); err != nil {
-			t.Fatal(err)
-		}
-		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
-		n.Status.Images = images
-		if err := k.Status().Update(ctx, n); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createNode(ctx, t, k, "node-0", image)
+	createNode(ctx, t, k, "node-1")
 
 	cfg, err := c.PrepullerConfig(ns)
 	if err != nil {
@@ -190,13 +180,36 @@ func TestNotReadyUntilCertificate(t *testing.T) {
 	}
 }
 
+// createNode creates a Ready node whose status lists images.
+func createNode(ctx context.Context, t *testing.T, k client.Client, name string, images ...string) {
+	t.Helper()
+	n := cluster.NewNode(name, cluster.NodeOptions{})
+	n.Status = corev1.NodeStatus{}
+	if err := k.Create(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	for _, img := range images {
+		n.Status.Images = append(n.Status.Images, corev1.ContainerImage{Names: []string{img}, SizeBytes: 4e9})
+	}
+	if err := k.Status().Update(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // startCluster starts etcd and kube-apiserver with prepuller's webhook
 // registered (envtest's certificate, served by the test) and creates the
 // namespaces.
 func startCluster(ctx context.Context, t *testing.T, namespaces ...string) (*cluster.Cluster, client.Client) {
 	t.Helper()
+	return startClusterWith(ctx, t, cluster.Options{Webhooks: cluster.PrepullerWebhooks(ns, userpod.DefaultOptions())}, namespaces...)
+}
+
+// startClusterWith is startCluster with the cluster's options given.
+func startClusterWith(ctx context.Context, t *testing.T, opts cluster.Options, namespaces ...string) (*cluster.Cluster, client.Client) {
+	t.Helper()
 	logf.SetLogger(zap.New(zap.WriteTo(t.Output()), zap.UseDevMode(true)))
-	c, err := cluster.Start(ctx, cluster.Options{Webhooks: cluster.PrepullerWebhooks(ns, userpod.DefaultOptions())})
+	c, err := cluster.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
