@@ -7,10 +7,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionv1beta1 "k8s.io/api/admission/v1beta1"
@@ -21,6 +19,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"prepuller.dev/prepuller/pkg/logutil"
 	"prepuller.dev/prepuller/pkg/promutil"
 )
 
@@ -88,7 +87,7 @@ type anyVersionReview struct {
 type reviewServer struct {
 	webhook   *admission.Webhook
 	malformed *prometheus.CounterVec
-	log       *sampledLog
+	log       *logutil.Sampled
 }
 
 // newReviewServer returns the http.Handler the webhook server serves at
@@ -103,7 +102,7 @@ func newReviewServer(h admission.Handler, reg prometheus.Registerer, now func() 
 		// Handle (not ServeHTTP) of controller-runtime's Webhook: it
 		// completes the response (UID, JSON patch) and recovers panics.
 		webhook: &admission.Webhook{Handler: h},
-		log:     &sampledLog{log: logf.Log.WithName("webhook"), every: malformedLogEvery, now: now},
+		log:     &logutil.Sampled{Log: logf.Log.WithName("webhook"), Every: malformedLogEvery, Now: now},
 	}, nil
 }
 
@@ -191,32 +190,4 @@ func (s *reviewServer) write(w http.ResponseWriter, r *http.Request, status int,
 		// a client hung up); rate-limited like the rest.
 		s.log.Info("writing admission response", "error", err.Error(), "remoteAddr", r.RemoteAddr)
 	}
-}
-
-// sampledLog writes at most one line per every; the next line written says
-// how many were dropped in between. Only the line is dropped: metrics count
-// every event.
-type sampledLog struct {
-	log   logr.Logger
-	every time.Duration
-	now   func() time.Time
-
-	mu         sync.Mutex
-	next       time.Time
-	suppressed int
-}
-
-func (l *sampledLog) Info(msg string, keysAndValues ...any) {
-	l.mu.Lock()
-	now := l.now()
-	if now.Before(l.next) {
-		l.suppressed++
-		l.mu.Unlock()
-		return
-	}
-	suppressed := l.suppressed
-	l.suppressed = 0
-	l.next = now.Add(l.every)
-	l.mu.Unlock()
-	l.log.Info(msg, append(keysAndValues, "suppressed", suppressed)...)
 }

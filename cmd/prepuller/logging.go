@@ -1,11 +1,30 @@
 package main
 
 import (
+	"log"
 	"os"
+	"time"
 
 	"go.uber.org/zap/zapcore"
+	ctrl "sigs.k8s.io/controller-runtime"
 	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"prepuller.dev/prepuller/pkg/logutil"
 )
+
+// stdLogEvery is how often a line of the standard library's logger may be
+// written.
+const stdLogEvery = 10 * time.Second
+
+// redirectStdLog sends the standard library's logger to prepuller's log,
+// one line per stdLogEvery at most. net/http writes there what it cannot
+// hand to a handler, one line per failed TLS handshake, which anyone who
+// reaches the webhook port can cause (and, with webhook.clientCAFile set,
+// every client without a certificate does).
+func redirectStdLog() {
+	log.SetFlags(0)
+	log.SetOutput(&logutil.Sampled{Log: ctrl.Log.WithName("stdlib"), Every: stdLogEvery})
+}
 
 // newLoggerOptions picks JSON logs in a cluster (for log collectors) and a
 // readable console format on a laptop, at the configured level.

@@ -25,6 +25,7 @@ func serve(args []string) int {
 	}
 	ctrl.SetLogger(crzap.New(crzap.UseFlagOptions(ptr(newLoggerOptions(opts.cfg.LogLevel, opts.cfg.LogFormat)))))
 	log := ctrl.Log.WithName("serve")
+	redirectStdLog()
 
 	restConfig, err := restConfig(opts)
 	if err != nil {
