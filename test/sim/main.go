@@ -36,6 +36,7 @@ import (
 
 type flags struct {
 	arms, schedulers string
+	workload         string
 	wl               workload.Config
 	scale            float64
 	bandwidthMBps    float64
@@ -48,8 +49,16 @@ type flags struct {
 	arm, scheduler, result string
 }
 
-func parseFlags() *flags {
-	f := &flags{wl: workload.Default()}
+func parseFlags() (*flags, error) {
+	// The named workload sets the defaults of the flags below, which may
+	// then change any of its knobs: read it first.
+	name := workloadArg(os.Args[1:])
+	wl, ok := workload.Presets()[name]
+	if !ok {
+		return nil, fmt.Errorf("-workload %q: not one of z2jh, binder, workshop", name)
+	}
+	f := &flags{wl: wl}
+	flag.StringVar(&f.workload, "workload", name, "named workload: z2jh (a JupyterHub hub), binder (2,000 images, long tail, short sessions), workshop (z2jh plus a course of 60 students starting one new image within 2 minutes); other flags change its knobs")
 	flag.StringVar(&f.arms, "arms", "none,chart,prepuller", "arms to run, comma-separated")
 	flag.StringVar(&f.schedulers, "schedulers", "default,user-scheduler", "scheduler configurations, comma-separated: default, user-scheduler")
 	flag.Int64Var(&f.wl.Seed, "seed", f.wl.Seed, "workload seed")
@@ -74,14 +83,37 @@ func parseFlags() *flags {
 	flag.StringVar(&f.scheduler, "scheduler", report.SchedulerDefault, "internal: the arm's scheduler")
 	flag.StringVar(&f.result, "result", "", "internal: where the arm writes its result")
 	flag.Parse()
-	return f
+	return f, nil
+}
+
+// workloadArg finds -workload's value in args ("z2jh" when absent), the
+// way the flag package will parse it.
+func workloadArg(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		for _, p := range []string{"-workload", "--workload"} {
+			if v, ok := strings.CutPrefix(a, p+"="); ok {
+				return v
+			}
+			if a == p && i+1 < len(args) {
+				return args[i+1]
+			}
+		}
+	}
+	return "z2jh"
 }
 
 func main() {
-	f := parseFlags()
+	f, err := parseFlags()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sim: %v\n", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
 	if f.arm != "" {
 		err = child(ctx, f)
 	} else {
@@ -167,6 +199,10 @@ func parent(ctx context.Context, f *flags) error {
 	fmt.Print(table)
 	fmt.Printf("\nall arms in %s\n", time.Duration(wall*float64(time.Second)).Round(time.Second))
 
+	if f.chart != "" && f.workload != "z2jh" {
+		// One chart per workload, beside the default one.
+		f.chart = strings.TrimSuffix(f.chart, ".png") + "-" + f.workload + ".png"
+	}
 	if f.chart != "" {
 		if err := report.Chart(rows, f.chart); err != nil {
 			return err
@@ -181,7 +217,8 @@ func parent(ctx context.Context, f *flags) error {
 			fmt.Fprintf(&b, "\n![cold starts, p95 pull wait and GB pulled per node, per arm](%s)\n", filepath.Base(f.chart))
 		}
 		fmt.Fprintf(&b, "\nAll %d runs took %s of wall time on this machine.\n", len(rows), time.Duration(wall*float64(time.Second)).Round(time.Second))
-		if err := report.ReplaceSection(f.doc, b.String()); err != nil {
+		begin, end := report.Markers(f.workload)
+		if err := report.ReplaceNamedSection(f.doc, begin, end, b.String()); err != nil {
 			return err
 		}
 	}

@@ -84,6 +84,13 @@ type Summary struct {
 	PullerPods         int
 	Steered            int
 	NotRun             int
+	// RegistryPulls counts image pulls on all nodes (each reaches the
+	// registry).
+	RegistryPulls int
+	// Students is how many course (burst) starts there were, and
+	// MaxStudentsPerNode the most on one node: how well the course was
+	// spread over the nodes.
+	Students, MaxStudentsPerNode int
 }
 
 // Summarize computes a row. w must be the workload the run replayed.
@@ -118,8 +125,17 @@ func Summarize(r Run, w workload.Workload) Summary {
 	if len(waits) > 0 {
 		s.MeanWait /= float64(len(waits))
 	}
+	perNode := map[string]int{}
+	for _, st := range r.Starts {
+		if w.Sessions[st.Session].Burst {
+			s.Students++
+			perNode[st.Node]++
+			s.MaxStudentsPerNode = max(s.MaxStudentsPerNode, perNode[st.Node])
+		}
+	}
 	var total int64
 	for _, n := range r.Nodes {
+		s.RegistryPulls += n.Pulls
 		total += n.PulledBytes
 		s.MaxGBPerNode = math.Max(s.MaxGBPerNode, float64(n.PulledBytes)/1e9)
 	}

@@ -18,6 +18,9 @@ func TestSummarize(t *testing.T) {
 		{Image: 1, Measured: true}, // first use of image 1
 		{Image: 1, Measured: true}, // seen before
 		{Image: 0, Measured: true}, // seen before
+		{Image: 2, Measured: true, Burst: true},
+		{Image: 2, Measured: true, Burst: true},
+		{Image: 2, Measured: true, Burst: true},
 	}}
 	r := Run{
 		Arm: ArmPrepuller, Scheduler: SchedulerDefault,
@@ -27,19 +30,21 @@ func TestSummarize(t *testing.T) {
 			{Session: 2, WaitSeconds: 40, Cold: true},
 			{Session: 3, WaitSeconds: 20, Cold: true},
 			{Session: 4, WaitSeconds: 0},
+			{Session: 5, Node: "a"}, {Session: 6, Node: "b"}, {Session: 7, Node: "a"},
 		},
-		Nodes:           []Node{{Name: "a", PulledBytes: 3e9}, {Name: "b", PulledBytes: 1e9}},
+		Nodes:           []Node{{Name: "a", PulledBytes: 3e9, Pulls: 3}, {Name: "b", PulledBytes: 1e9, Pulls: 2}},
 		DaemonSetWrites: 4,
 		Unscheduled:     1,
 	}
 	got := Summarize(r, w)
 	want := Summary{
 		Arm: ArmPrepuller, Scheduler: SchedulerDefault,
-		Starts: 4, SeenStarts: 3,
-		ColdShare: 0.5, ColdShareSeen: 1.0 / 3,
-		P50: 0, P95: 40, P99: 40, MeanWait: 15,
+		Starts: 7, SeenStarts: 5,
+		ColdShare: 2.0 / 7, ColdShareSeen: 1.0 / 5,
+		P50: 0, P95: 40, P99: 40, MeanWait: 60.0 / 7,
 		GBPerNode: 2, MaxGBPerNode: 3,
 		DaemonSetWrites: 4, NotRun: 1,
+		RegistryPulls: 5, Students: 3, MaxStudentsPerNode: 2,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Summarize (-want +got):\n%s", diff)

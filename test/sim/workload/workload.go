@@ -37,6 +37,16 @@ type Config struct {
 	MeanSession       time.Duration
 	// Warmup runs before the measured Duration; its starts are not counted.
 	Warmup, Duration time.Duration
+	// Burst, when it has users, is a course on top of the traffic above.
+	Burst Burst
+}
+
+// Burst is a course: Users students start one image nobody has used
+// before, uniformly within Window from At (simulated, from the start of
+// the run). The image is not configured, so only learning it can help.
+type Burst struct {
+	Users      int
+	At, Window time.Duration
 }
 
 // Default is the workload `make sim` runs. It was fixed before the first
@@ -58,6 +68,25 @@ func Default() Config {
 	}
 }
 
+// Presets are the workloads `make sim` knows by name (-workload): the
+// JupyterHub hub of Default and two that break "every image on every
+// node" (issue "Placement that scales"):
+//   - binder: a BinderHub, 2,000 images with a long tail (most launched
+//     once or twice), short sessions, a high launch rate;
+//   - workshop: Default's hub, warm, and a course of 60 students starting
+//     one never-seen image within 2 minutes, 5 minutes into the measured
+//     window.
+func Presets() map[string]Config {
+	binder := Default()
+	binder.Images, binder.Configured = 2000, 3
+	binder.ZipfS = 1.1
+	binder.MinSize, binder.MaxSize = 500_000_000, 4_000_000_000
+	binder.ArrivalsPerMinute, binder.MeanSession = 20, 10*time.Minute
+	workshop := Default()
+	workshop.Burst = Burst{Users: 60, At: workshop.Warmup + 5*time.Minute, Window: 2 * time.Minute}
+	return map[string]Config{"z2jh": Default(), "binder": binder, "workshop": workshop}
+}
+
 // Validate reports every invalid field.
 func (c Config) Validate() error {
 	var errs []error
@@ -75,6 +104,9 @@ func (c Config) Validate() error {
 	}
 	if c.ArrivalsPerMinute <= 0 || c.MeanSession <= 0 || c.Duration <= 0 || c.Warmup < 0 {
 		errs = append(errs, errors.New("arrival rate, mean session and duration must be positive, warmup not negative"))
+	}
+	if b := c.Burst; b.Users < 0 || (b.Users > 0 && (b.At < 0 || b.Window <= 0 || b.At+b.Window > c.Warmup+c.Duration)) {
+		errs = append(errs, fmt.Errorf("burst of %d users at %s within %s: need a positive window inside the run", b.Users, b.At, b.Window))
 	}
 	return errors.Join(errs...)
 }
@@ -97,6 +129,8 @@ type Session struct {
 	Arrive, Leave time.Duration
 	// Measured sessions arrive after the warm-up.
 	Measured bool
+	// Burst sessions are the course's (Config.Burst).
+	Burst bool
 }
 
 // Join is a node joining the cluster.
@@ -122,6 +156,7 @@ const (
 	streamImages
 	streamSessions
 	streamJoins
+	streamBurst
 )
 
 // Generate builds the workload for c.
@@ -178,7 +213,34 @@ func Generate(c Config) (Workload, error) {
 			Measured: t >= c.Warmup,
 		})
 	}
+	if c.Burst.Users > 0 {
+		addBurst(&w, rng(streamBurst), sizes.Float64(), lo, hi)
+	}
 	return w, nil
+}
+
+// addBurst adds the course's image and sessions, then orders all sessions
+// by arrival again (SeenBefore and the replay count on it).
+func addBurst(w *Workload, r *rand.Rand, u, lo, hi float64) {
+	c := w.Config
+	w.Images = append(w.Images, Image{
+		Ref:  "quay.io/course/assignment:2026.12",
+		Size: int64(math.Exp(lo + u*(hi-lo))),
+		Rank: len(w.Images) + 1,
+	})
+	img := len(w.Images) - 1
+	for i := range c.Burst.Users {
+		at := c.Burst.At + time.Duration(r.Float64()*float64(c.Burst.Window))
+		w.Sessions = append(w.Sessions, Session{
+			User:     fmt.Sprintf("student%03d", i),
+			Image:    img,
+			Arrive:   at.Round(time.Millisecond),
+			Leave:    (at + time.Duration(r.ExpFloat64()*float64(c.MeanSession))).Round(time.Millisecond),
+			Measured: at >= c.Warmup,
+			Burst:    true,
+		})
+	}
+	sort.SliceStable(w.Sessions, func(i, j int) bool { return w.Sessions[i].Arrive < w.Sessions[j].Arrive })
 }
 
 // zipf samples ranks 1..n with probability proportional to 1/r^s.

@@ -102,3 +102,69 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// The named workloads generate, and have the shapes their names promise.
+func TestPresets(t *testing.T) {
+	presets := Presets()
+	for _, name := range []string{"z2jh", "binder", "workshop"} {
+		if _, ok := presets[name]; !ok {
+			t.Fatalf("no preset %q", name)
+		}
+	}
+	binder, err := Generate(presets["binder"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	launches := map[int]int{}
+	for _, s := range binder.Sessions {
+		launches[s.Image]++
+	}
+	rare := 0
+	for _, n := range launches {
+		if n <= 2 {
+			rare++
+		}
+	}
+	if len(launches) < 200 || rare*2 < len(launches) {
+		t.Errorf("binder: %d distinct images launched, %d of them once or twice; want a long tail (>= 200, most rare)", len(launches), rare)
+	}
+
+	c := presets["workshop"]
+	shop, err := Generate(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, err := Generate(Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var background []Session
+	course := len(shop.Images) - 1
+	students := 0
+	for i, s := range shop.Sessions {
+		if i > 0 && s.Arrive < shop.Sessions[i-1].Arrive {
+			t.Fatalf("sessions not in arrival order at %d", i)
+		}
+		if !s.Burst {
+			background = append(background, s)
+			if s.Image == course {
+				t.Errorf("background session %s uses the course image", s.User)
+			}
+			continue
+		}
+		students++
+		if s.Image != course || s.Arrive < c.Burst.At || s.Arrive > c.Burst.At+c.Burst.Window || !s.Measured {
+			t.Errorf("student session %+v outside the course window", s)
+		}
+	}
+	if students != c.Burst.Users {
+		t.Errorf("%d students, want %d", students, c.Burst.Users)
+	}
+	if shop.Images[course].Configured {
+		t.Error("the course image is configured; it must be new to the hub")
+	}
+	// The course comes on top of the hub's own traffic, unchanged.
+	if diff := cmp.Diff(hub.Sessions, background); diff != "" {
+		t.Errorf("background traffic differs from the default workload (-default +workshop):\n%s", diff)
+	}
+}
