@@ -65,6 +65,7 @@ type reconciler struct {
 	savedData    string          // the last written state
 	lastTallies  time.Time       // the last write of the DaemonSet's tallies
 	held         map[string]bool // images held at the last evaluation
+	holdReports  map[imageset.Hold]*holdReport
 	warned       *warnedSet
 	counted      map[types.UID]bool // live user pods already counted
 	shared       map[string]bool    // images with a node share series

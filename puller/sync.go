@@ -77,9 +77,10 @@ func (r *reconciler) sync(ctx context.Context, now time.Time) (time.Time, error)
 		NodeByteBudget:   r.opts.NodeByteBudget,
 		MinUsers:         r.opts.MinUsers,
 		MaxImagesPerUser: r.opts.MaxImagesPerUser,
+		InDaemonSet:      daemonSetImages(live),
 		Allowed:          r.policy.Allowed,
 	})
-	r.reportHolds(ev, live)
+	r.reportHolds(now, ev, live)
 	desired, err := r.render(ev.Active, live)
 	if err != nil {
 		return time.Time{}, err
@@ -110,19 +111,18 @@ func (r *reconciler) sync(ctx context.Context, now time.Time) (time.Time, error)
 	// next leader) still knows every image. A state that cannot be saved
 	// must not stop the DaemonSet from following the images, though.
 	r.persist(ctx, now, ev, live)
-	t := tallies(ev)
+	t, tv := tallies(ev)
 	if !write {
-		r.refreshTallies(ctx, now, live, t)
+		r.refreshTallies(ctx, now, live, t, tv)
 	}
 	if write {
-		if err := withTallies(desired, t); err != nil {
-			return time.Time{}, err
-		}
+		withTallies(desired, tv)
 		written, err := r.writeDaemonSet(ctx, desired, live)
 		if err != nil {
 			return time.Time{}, err
 		}
 		r.lastWrite, r.lastTallies = now, now
+		r.set.ClearAdded(ev.Active)
 		r.holdingSince = time.Time{}
 		r.announce(live, written, ev, now)
 		log.Info("Wrote puller DaemonSet", "images", len(ev.Active), "generation", written.Generation)
