@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kwok
-# and kubelet (for make e2e's real nodes) from the Go module proxy into a cache directory outside the repository, skips
+# Builds etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kwok,
+# kubelet (for make e2e's real nodes) and promtool (for the chart's alert tests) from the Go module proxy into a cache directory outside the repository, skips
 # what is already there, and prints that directory (for KUBEBUILDER_ASSETS).
 #
 # Usage: test/controlplane/build.sh            # build what is missing, print dir
@@ -95,6 +95,15 @@ build_kwok() {
   GOBIN="$bin_dir" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
+# promtool is not a control-plane binary, but the chart's alert rules are
+# tested with it (test/integration/install) and it belongs in the same
+# cache. Its module has no replace directives, so go install takes it as is.
+build_promtool() {
+  [[ -x "$bin_dir/promtool" ]] && return 0
+  log "building promtool $PROMETHEUS_VERSION (a few minutes, then cached)"
+  GOBIN="$bin_dir" go install "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
+}
+
 # kwok refuses to start without stage configs. Its default ones ship in its
 # module as YAML; join the node and pod stages into one file for -c.
 kwok_stages() {
@@ -115,5 +124,6 @@ kwok_stages() {
 build_etcd
 build_kube
 build_kwok
+build_promtool
 kwok_stages
 echo "$bin_dir"
