@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kwok,
-# kubelet (for make e2e's real nodes) and promtool (for the chart's alert tests) from the Go module proxy into a cache directory outside the repository, skips
-# what is already there, and prints that directory (for KUBEBUILDER_ASSETS).
+# Builds etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kwok and
+# kubelet (for make e2e's real nodes) from the Go module proxy into a cache
+# directory outside the repository, skips what is already there, and prints
+# that directory (for KUBEBUILDER_ASSETS). With --promtool it builds only
+# promtool there (for the chart's alert rule tests; make test).
 #
 # Usage: test/controlplane/build.sh            # build what is missing, print dir
 #        test/controlplane/build.sh --print-dir # only print the dir
+#        test/controlplane/build.sh --promtool  # build promtool if missing
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -121,9 +124,13 @@ kwok_stages() {
   mv "$bin_dir/kwok-stages.yaml.tmp" "$bin_dir/kwok-stages.yaml"
 }
 
+if [[ "${1:-}" == "--promtool" ]]; then
+  build_promtool
+  exit 0
+fi
+
 build_etcd
 build_kube
 build_kwok
-build_promtool
 kwok_stages
 echo "$bin_dir"

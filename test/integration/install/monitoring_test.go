@@ -223,7 +223,7 @@ func TestAlertRules(t *testing.T) {
 	}
 	promtool := filepath.Join(dir, "promtool")
 	if _, err := os.Stat(promtool); err != nil {
-		t.Fatalf("promtool not built: run test/controlplane/build.sh (make controlplane): %v", err)
+		t.Fatalf("promtool not built: run make promtool (test/controlplane/build.sh --promtool): %v", err)
 	}
 	rule := find(t, renderHelm(t, "prepuller", "prepuller", monitoringValues()), "PrometheusRule", "prepuller")
 	spec, _, _ := unstructured.NestedMap(rule.Object, "spec")
