@@ -136,16 +136,18 @@ func TestValuesSchemaRejectsTypos(t *testing.T) {
 		// wantErr is a substring of the error; empty: valid.
 		wantErr string
 	}{
-		"defaults":          {},
-		"cert-manager":      {values: helmValues("cert-manager")},
-		"monitoring on":     {values: monitoringValues()},
-		"top-level typo":    {values: map[string]any{"replica": 3}, wantErr: "replica"},
-		"nested typo":       {values: map[string]any{"networkPolicy": map[string]any{"enable": true}}, wantErr: "enable"},
-		"monitoring typo":   {values: map[string]any{"monitoring": map[string]any{"serviceMonitors": map[string]any{"enabled": true}}}, wantErr: "serviceMonitors"},
-		"config typo":       {values: map[string]any{"config": map[string]any{"puller": map[string]any{"maxImage": 3}}}, wantErr: "maxImage"},
-		"config wrong type": {values: map[string]any{"config": map[string]any{"puller": map[string]any{"maxImages": "thirty"}}}, wantErr: "maxImages"},
-		"deprecated key":    {values: map[string]any{"config": map[string]any{"webhook": map[string]any{"namespaces": []any{"jhub"}}}}},
-		"wrong pull policy": {values: map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, wantErr: "pullPolicy"},
+		"defaults":           {},
+		"cert-manager":       {values: helmValues("cert-manager")},
+		"monitoring on":      {values: monitoringValues()},
+		"top-level typo":     {values: map[string]any{"replica": 3}, wantErr: "replica"},
+		"nested typo":        {values: map[string]any{"networkPolicy": map[string]any{"enable": true}}, wantErr: "enable"},
+		"monitoring typo":    {values: map[string]any{"monitoring": map[string]any{"serviceMonitors": map[string]any{"enabled": true}}}, wantErr: "serviceMonitors"},
+		"config typo":        {values: map[string]any{"config": map[string]any{"puller": map[string]any{"maxImage": 3}}}, wantErr: "maxImage"},
+		"config wrong type":  {values: map[string]any{"config": map[string]any{"puller": map[string]any{"maxImages": "thirty"}}}, wantErr: "maxImages"},
+		"deprecated key":     {values: map[string]any{"config": map[string]any{"webhook": map[string]any{"namespaces": []any{"jhub"}}}}},
+		"pull secret mirror": {values: mirrorValues()},
+		"mirror typo":        {values: map[string]any{"config": map[string]any{"puller": map[string]any{"mirrorPullSecrets": map[string]any{"namespace": "jhub", "name": []any{"a"}}}}}, wantErr: "additional properties 'name' not allowed"},
+		"wrong pull policy":  {values: map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, wantErr: "pullPolicy"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -169,7 +171,7 @@ func TestValuesSchemaRejectsTypos(t *testing.T) {
 // warning fails too; information (an icon is recommended) is logged.
 func TestChartLint(t *testing.T) {
 	dir := filepath.Join(repoRoot(t), "manifests", "helm", "prepuller")
-	for name, vals := range map[string]map[string]any{"defaults": nil, "monitoring": monitoringValues()} {
+	for name, vals := range map[string]map[string]any{"defaults": nil, "monitoring": monitoringValues(), "pull secret mirror": mirrorValues()} {
 		t.Run(name, func(t *testing.T) {
 			res := lint.All(dir, vals, "prepuller", true)
 			var msgs bytes.Buffer
