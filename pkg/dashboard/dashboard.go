@@ -155,11 +155,12 @@ func held() cog.Builder[dashboard.Panel] {
 }
 
 func health() cog.Builder[dashboard.Panel] {
-	return series("Puller health", "Sync errors, state save errors, the install-noop failure flag and leadership.", "short",
+	return series("Puller health", "Sync errors, state save errors, the install-noop failure flag, leadership and failed pull secret copies (puller.mirrorPullSecrets).", "short",
 		query(`sum(increase(prepuller_puller_sync_errors_total{`+sel+`}[$__rate_interval]))`, "sync errors"),
 		query(`sum(increase(prepuller_puller_state_errors_total{`+sel+`}[$__rate_interval]))`, "state not saved"),
 		query(`max(prepuller_puller_install_failing{`+sel+`})`, "install failing"),
-		query(`sum(leader_election_master_status{`+sel+`})`, "leaders"))
+		query(`sum(leader_election_master_status{`+sel+`})`, "leaders"),
+		query(`sum by (secret) (increase(prepuller_pull_secret_mirror_errors_total{`+sel+`}[$__rate_interval])) > 0`, "secret {{secret}} not copied"))
 }
 
 func quarantined() cog.Builder[dashboard.Panel] {
