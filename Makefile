@@ -7,7 +7,7 @@ GO ?= go
 ASSETS = $(shell test/controlplane/build.sh --print-dir)
 export KUBEBUILDER_ASSETS = $(ASSETS)
 
-.PHONY: all build image controlplane test e2e unit vet fuzz demo demo-keep bench sim clean help
+.PHONY: all build image controlplane promtool test e2e unit vet fuzz demo demo-keep bench sim clean help
 
 all: build
 
@@ -30,7 +30,12 @@ controlplane: ## build the control-plane binaries into the cache (skips what exi
 vet: ## go vet every package
 	$(GO) vet ./...
 
-test: controlplane vet ## vet, then unit and integration tests with the race detector, then a short fuzz
+# promtool (Prometheus's rule tester, for the chart's alerts) goes into the
+# same cache; only make test needs it.
+promtool: ## build promtool into the control-plane cache (skips if there)
+	test/controlplane/build.sh --promtool
+
+test: controlplane promtool vet ## vet, then unit and integration tests with the race detector, then a short fuzz
 	$(GO) test -race -count=1 -timeout 40m ./...
 	$(MAKE) fuzz FUZZTIME=2000x
 

@@ -3,6 +3,7 @@ package puller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -260,7 +261,7 @@ func (r *reconciler) getDaemonSet(ctx context.Context, rd client.Reader) (*appsv
 
 // render builds the desired DaemonSet for the active images.
 func (r *reconciler) render(active []*imageset.Entry, live *appsv1.DaemonSet) (*appsv1.DaemonSet, error) {
-	secrets := append([]string(nil), r.opts.PullSecrets...)
+	secrets := append(slices.Clone(r.opts.PullSecrets), r.opts.MirrorPullSecrets.Names...)
 	images := make([]render.Image, 0, len(active))
 	for _, e := range active {
 		policy := corev1.PullIfNotPresent
@@ -301,7 +302,7 @@ func (r *reconciler) warnForeignSecrets(e *imageset.Entry, live *appsv1.DaemonSe
 		return
 	}
 	for _, name := range e.ForeignSecrets(r.ns) {
-		if !r.warned.first(name) {
+		if slices.Contains(r.opts.MirrorPullSecrets.Names, name) || !r.warned.first(name) {
 			continue
 		}
 		r.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonPullSecretElsewhere, eventAction("UseSecret", name),
