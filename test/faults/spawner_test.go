@@ -1,0 +1,111 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"prepuller.dev/prepuller/test/builder"
+)
+
+// Spawner shape: KubeSpawner creates one pod per user server; a user who
+// starts again gets a new pod after the old one is gone. Users pick images
+// with a Zipf law (a few images most users run, a long tail).
+const (
+	users      = 100
+	imageCount = 20
+	spawnRate  = 10 // creates per second
+	zipfS      = 1.2
+	hubNS      = "jhub"
+)
+
+func imageName(i int) string { return fmt.Sprintf("quay.io/hub/notebook-%02d:2026.12", i) }
+
+type create struct {
+	at      time.Time
+	latency time.Duration
+	err     error
+}
+
+// spawner creates user pods at a fixed rate until its context ends.
+type spawner struct {
+	cs *kubernetes.Clientset
+
+	mu      sync.Mutex
+	creates []create
+}
+
+func (s *spawner) run(ctx context.Context) {
+	rng := rand.New(rand.NewPCG(14, 14))
+	zipf := rand.NewZipf(rng, zipfS, 1, imageCount-1)
+	tick := time.NewTicker(time.Second / spawnRate)
+	defer tick.Stop()
+	current := map[int]string{} // user -> pod name
+	for seq := 0; ; seq++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		u := rng.IntN(users)
+		if old, ok := current[u]; ok {
+			// Not timed: the stop of a server is not what the webhook sees.
+			_ = s.cs.CoreV1().Pods(hubNS).Delete(ctx, old, metav1.DeleteOptions{})
+		}
+		user := fmt.Sprintf("user-%02d", u)
+		name := fmt.Sprintf("jupyter-%s-%d", user, seq)
+		pod := builder.MakeUserPod(name, hubNS, user).Container("notebook", imageName(int(zipf.Uint64()))).
+			Label("app", "jupyterhub").Obj()
+		t0 := time.Now()
+		_, err := s.cs.CoreV1().Pods(hubNS).Create(ctx, pod, metav1.CreateOptions{})
+		c := create{at: t0, latency: time.Since(t0), err: err}
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			current[u] = name
+		}
+		s.mu.Lock()
+		s.creates = append(s.creates, c)
+		s.mu.Unlock()
+	}
+}
+
+// window is what the spawner saw between two instants.
+type window struct {
+	attempted, succeeded int
+	p50, p99, max        time.Duration
+	errs                 []string
+}
+
+func (s *spawner) window(from, to time.Time) window {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var w window
+	var lat []time.Duration
+	for _, c := range s.creates {
+		if c.at.Before(from) || !c.at.Before(to) {
+			continue
+		}
+		w.attempted++
+		if c.err != nil {
+			if len(w.errs) < 5 {
+				w.errs = append(w.errs, c.err.Error())
+			}
+			continue
+		}
+		w.succeeded++
+		lat = append(lat, c.latency)
+	}
+	slices.Sort(lat)
+	if n := len(lat); n > 0 {
+		w.p50, w.p99, w.max = lat[(n-1)/2], lat[min(n-1, n*99/100)], lat[n-1]
+	}
+	return w
+}
