@@ -224,7 +224,7 @@ func runFault(ctx context.Context, t *testing.T, e *env, name string, f fault) {
 			}
 		}
 	}
-	t.Logf("| %s | %d/%d | %s→%s | %s→%s | %s→%s | %d (%d) | %s | %.0f (baseline %.0f; %d DaemonSet, %d ConfigMap changes, %d not prepuller's, in %s) |", name, w.succeeded, w.attempted,
+	t.Logf("| %s | %d/%d (%d over 1s) | %s→%s | %s→%s | %s→%s | %d (%d) | %s | %.0f (baseline %.0f; %d DaemonSet, %d ConfigMap changes, %d not prepuller's, in %s) |", name, w.succeeded, w.attempted, w.slow,
 		ms(base.p50), ms(w.p50), ms(base.p99), ms(w.p99), ms(base.max), ms(w.max), len(before), kept,
 		recovered.Round(100*time.Millisecond), perMin, float64(baseWrites)/baselineWindow.Minutes(),
 		dsWrites, cmWrites, other, stop.Sub(start).Round(time.Second))

@@ -107,12 +107,17 @@ func (r *replica) ready(ctx context.Context) error {
 	return cluster.WaitReady(ctx, r.probeAddr, nil)
 }
 
-// leads reports whether the current run's log says it acquired the
-// leader lease.
+// leads reports whether the replica runs and its current run's log says it
+// acquired the leader lease.
 func (r *replica) leads() bool {
 	r.mu.Lock()
-	path := r.logPath(r.starts)
+	path, exited := r.logPath(r.starts), r.exited
 	r.mu.Unlock()
+	select {
+	case <-exited: // dead, waiting for its restart: its last log says nothing now
+		return false
+	default:
+	}
 	data, err := os.ReadFile(path)
 	return err == nil && bytes.Contains(data, []byte("Successfully acquired lease"))
 }

@@ -80,6 +80,7 @@ func (s *spawner) run(ctx context.Context) {
 // window is what the spawner saw between two instants.
 type window struct {
 	attempted, succeeded int
+	slow                 int // creates that took over a second
 	p50, p99, max        time.Duration
 	errs                 []string
 }
@@ -101,6 +102,9 @@ func (s *spawner) window(from, to time.Time) window {
 			continue
 		}
 		w.succeeded++
+		if c.latency > time.Second {
+			w.slow++
+		}
 		lat = append(lat, c.latency)
 	}
 	slices.Sort(lat)
