@@ -59,7 +59,10 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "prepuller.dev/prepuller/cmd/prepuller").CombinedOutput(); err != nil {
 		t.Fatalf("building prepuller: %v\n%s", err, out)
 	}
-	c, err := cluster.Start(ctx, cluster.Options{Webhooks: cluster.PrepullerWebhooks(ns, userpod.DefaultOptions()), Dir: filepath.Join(dir, "cluster")})
+	if err := os.Mkdir(filepath.Join(dir, "etcd"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c, err := cluster.Start(ctx, cluster.Options{Webhooks: cluster.PrepullerWebhooks(ns, userpod.DefaultOptions()), Dir: filepath.Join(dir, "cluster"), EtcdDataDir: filepath.Join(dir, "etcd")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,10 +29,14 @@ const (
 // fault is one thing going wrong. inject starts it and returns what ends
 // it, after hold; recovery is then measured from the end.
 type fault struct {
-	short    bool // runs in make test too
-	hold     time.Duration
-	recovery time.Duration // bound on the time until everything learned is pulled again
-	inject   func(ctx context.Context, t *testing.T, e *env) (end func(), otherWrites func() int)
+	short bool // runs in make test too
+	// controlPlane faults make creates fail for everyone while the API
+	// server (or etcd) is down; the suite then asserts that none failed
+	// in admission.
+	controlPlane bool
+	hold         time.Duration
+	recovery     time.Duration // bound on the time until everything learned is pulled again
+	inject       func(ctx context.Context, t *testing.T, e *env) (end func(), otherWrites func() int)
 }
 
 var faults = map[string]fault{
@@ -102,6 +106,29 @@ var faults = map[string]fault{
 			})
 		}()
 		return func() { stop(); <-done }, func() int { return int(n.Load()) }
+	}},
+	// The API server crashes and starts again on the same port,
+	// certificates and etcd.
+	"apiserver-restarted": {controlPlane: true, recovery: 45 * time.Second, inject: func(ctx context.Context, t *testing.T, e *env) (func(), func() int) {
+		api := e.c.Env.ControlPlane.GetAPIServer()
+		if err := crash("kube-apiserver", api.CertDir); err != nil {
+			t.Fatal(err)
+		}
+		if err := api.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return nil, nil
+	}},
+	// etcd crashes and starts again on its data directory.
+	"etcd-restarted": {controlPlane: true, recovery: 45 * time.Second, inject: func(ctx context.Context, t *testing.T, e *env) (func(), func() int) {
+		etcd := e.c.Env.ControlPlane.Etcd
+		if err := crash("etcd", etcd.DataDir); err != nil {
+			t.Fatal(err)
+		}
+		if err := etcd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return nil, nil
 	}},
 	// A quota that forbids new pods (and so new puller pods) in
 	// prepuller's namespace.
@@ -229,7 +256,10 @@ func runFault(ctx context.Context, t *testing.T, e *env, name string, f fault) {
 		recovered.Round(100*time.Millisecond), perMin, float64(baseWrites)/baselineWindow.Minutes(),
 		dsWrites, cmWrites, other, stop.Sub(start).Round(time.Second))
 
-	if w.succeeded != w.attempted {
+	switch {
+	case w.admission > 0:
+		t.Errorf("%d of %d pod creates failed in admission, e.g. %v", w.admission, w.attempted, w.errs)
+	case w.succeeded != w.attempted && !f.controlPlane:
 		t.Errorf("%d of %d pod creates failed, e.g. %v", w.attempted-w.succeeded, w.attempted, w.errs)
 	}
 	if kept != len(before) {

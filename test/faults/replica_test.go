@@ -34,6 +34,9 @@ type replica struct {
 func (r *replica) start() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.stopping {
+		return nil
+	}
 	// One log per run, so leads reads only the current run's.
 	f, err := os.Create(r.logPath(r.starts + 1))
 	if err != nil {
@@ -53,12 +56,6 @@ func (r *replica) start() error {
 		_ = cmd.Wait()
 		f.Close()
 		close(exited)
-		r.mu.Lock()
-		stopping := r.stopping
-		r.mu.Unlock()
-		if stopping {
-			return
-		}
 		time.Sleep(restartDelay)
 		if err := r.start(); err != nil {
 			fmt.Fprintf(os.Stderr, "restarting %s: %v\n", r.name, err)

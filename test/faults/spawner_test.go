@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,39 +42,62 @@ type spawner struct {
 	creates []create
 }
 
+// maxInFlight bounds the creates waiting on the API server at once; past
+// it a tick waits, and the missed rate shows as fewer attempts.
+const maxInFlight = 64
+
+// run creates pods open loop: a create starts every tick whatever earlier
+// ones still wait for, as users keep arriving while admission is slow.
 func (s *spawner) run(ctx context.Context) {
 	rng := rand.New(rand.NewPCG(14, 14))
 	zipf := rand.NewZipf(rng, zipfS, 1, imageCount-1)
 	tick := time.NewTicker(time.Second / spawnRate)
 	defer tick.Stop()
-	current := map[int]string{} // user -> pod name
+	var (
+		wg       sync.WaitGroup
+		inFlight = make(chan struct{}, maxInFlight)
+		userMu   [users]sync.Mutex // one server per user: a user's spawns run in order
+		current  [users]string     // user -> pod name
+	)
+	defer wg.Wait()
 	for seq := 0; ; seq++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		u := rng.IntN(users)
-		if old, ok := current[u]; ok {
-			// Not timed: the stop of a server is not what the webhook sees.
-			_ = s.cs.CoreV1().Pods(hubNS).Delete(ctx, old, metav1.DeleteOptions{})
-		}
-		user := fmt.Sprintf("user-%02d", u)
-		name := fmt.Sprintf("jupyter-%s-%d", user, seq)
-		pod := builder.MakeUserPod(name, hubNS, user).Container("notebook", imageName(int(zipf.Uint64()))).
-			Label("app", "jupyterhub").Obj()
-		t0 := time.Now()
-		_, err := s.cs.CoreV1().Pods(hubNS).Create(ctx, pod, metav1.CreateOptions{})
-		c := create{at: t0, latency: time.Since(t0), err: err}
-		if ctx.Err() != nil {
+		u, image := rng.IntN(users), imageName(int(zipf.Uint64()))
+		select {
+		case <-ctx.Done():
 			return
+		case inFlight <- struct{}{}:
 		}
-		if err == nil {
-			current[u] = name
-		}
-		s.mu.Lock()
-		s.creates = append(s.creates, c)
-		s.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-inFlight }()
+			userMu[u].Lock()
+			defer userMu[u].Unlock()
+			if old := current[u]; old != "" {
+				// Not timed: the stop of a server is not what the webhook sees.
+				_ = s.cs.CoreV1().Pods(hubNS).Delete(ctx, old, metav1.DeleteOptions{})
+			}
+			user := fmt.Sprintf("user-%02d", u)
+			name := fmt.Sprintf("jupyter-%s-%d", user, seq)
+			pod := builder.MakeUserPod(name, hubNS, user).Container("notebook", image).Label("app", "jupyterhub").Obj()
+			t0 := time.Now()
+			_, err := s.cs.CoreV1().Pods(hubNS).Create(ctx, pod, metav1.CreateOptions{})
+			c := create{at: t0, latency: time.Since(t0), err: err}
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				current[u] = name
+			}
+			s.mu.Lock()
+			s.creates = append(s.creates, c)
+			s.mu.Unlock()
+		}()
 	}
 }
 
@@ -81,6 +105,7 @@ func (s *spawner) run(ctx context.Context) {
 type window struct {
 	attempted, succeeded int
 	slow                 int // creates that took over a second
+	admission            int // creates that failed in admission (a webhook's doing)
 	p50, p99, max        time.Duration
 	errs                 []string
 }
@@ -96,6 +121,9 @@ func (s *spawner) window(from, to time.Time) window {
 		}
 		w.attempted++
 		if c.err != nil {
+			if strings.Contains(c.err.Error(), "admission webhook") {
+				w.admission++
+			}
 			if len(w.errs) < 5 {
 				w.errs = append(w.errs, c.err.Error())
 			}
