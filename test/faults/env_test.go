@@ -23,11 +23,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"prepuller.dev/prepuller/certs"
 	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/puller"
 	"prepuller.dev/prepuller/puller/render"
 	"prepuller.dev/prepuller/test/cluster"
+	"prepuller.dev/prepuller/webhook"
 )
 
 const (
@@ -78,6 +80,12 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
+	// The install ships the self-signed Secret empty (RBAC lets prepuller
+	// update it, not create it: docs/certificates.md).
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: certs.DefaultOptions().SecretName, Namespace: ns}}
+	if _, err := cs.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	base, err := c.PrepullerConfig(ns)
 	if err != nil {
 		t.Fatal(err)
@@ -95,13 +103,19 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 		}
 		_, port, _ := net.SplitHostPort(hook)
 		portN, _ := strconv.Atoi(port)
+		// self-signed, the default mode: the replicas share one Secret and
+		// write the CA into the configuration's caBundle themselves.
+		certDir := filepath.Join(dir, fmt.Sprintf("certs-%d", i))
+		if err := os.Mkdir(certDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
 		cfg := map[string]any{
 			"namespace":              ns,
 			"logFormat":              "json",
 			"metricsBindAddress":     "0",
 			"healthProbeBindAddress": probe,
-			"webhook":                map[string]any{"port": portN, "certDir": base.Webhook.CertDir},
-			"certs":                  map[string]any{"mode": base.Certs.Mode},
+			"webhook":                map[string]any{"port": portN, "certDir": certDir},
+			"certs":                  map[string]any{"mode": "self-signed", "dnsNames": []string{"localhost"}},
 			"puller":                 map[string]any{"writeInterval": writeInterval.String(), "rolloutWait": "0s"},
 		}
 		data, err := yaml.Marshal(cfg)
@@ -122,13 +136,16 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 		backends = append(backends, hook)
 	}
 	hooks := c.Env.WebhookInstallOptions
+	if err := callLocalhost(ctx, cs, hooks.LocalServingPort); err != nil {
+		t.Fatal(err)
+	}
 	if e.proxy, err = newProxy(net.JoinHostPort(hooks.LocalServingHost, strconv.Itoa(hooks.LocalServingPort)), backends); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.proxy.close)
 	for _, r := range e.replicas {
 		if err := r.ready(ctx); err != nil {
-			t.Fatalf("%s: %v", r.name, err)
+			t.Fatalf("%s: %v; its log ends:\n%s", r.name, err, cluster.TailFile(r.logPath(1), 20))
 		}
 	}
 	runCtx, stop := context.WithCancel(ctx)
@@ -138,6 +155,25 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 	t.Cleanup(func() { stop(); <-spawned })
 	e.writes = watchWrites(runCtx, cs, ns, e.dsName, e.cmName)
 	return e
+}
+
+// callLocalhost points the registered webhook at https://localhost:port
+// (envtest registered 127.0.0.1, and the self-signed certificate names
+// localhost).
+func callLocalhost(ctx context.Context, cs *kubernetes.Clientset, port int) error {
+	mwcs := cs.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	mwc, err := mwcs.Get(ctx, "prepuller", metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading the webhook configuration: %w", err)
+	}
+	for i := range mwc.Webhooks {
+		u := fmt.Sprintf("https://localhost:%d%s", port, webhook.Path)
+		mwc.Webhooks[i].ClientConfig.URL = &u
+	}
+	if _, err := mwcs.Update(ctx, mwc, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("pointing the webhook at localhost: %w", err)
+	}
+	return nil
 }
 
 // pulled is what the DaemonSet pulls now (nil when it cannot be read).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,6 +103,20 @@ func (r *replica) stop() {
 // ready waits for the current process's /readyz.
 func (r *replica) ready(ctx context.Context) error {
 	return cluster.WaitReady(ctx, r.probeAddr, nil)
+}
+
+// readyNow asks /readyz once.
+func (r *replica) readyNow(ctx context.Context) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.probeAddr+"/readyz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // leads reports whether the replica runs and its current run's log says it
