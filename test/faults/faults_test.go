@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"prepuller.dev/prepuller/certs"
 	"prepuller.dev/prepuller/puller"
@@ -183,6 +185,8 @@ func kill(t *testing.T, r *replica) {
 // learned is pulled again within the fault's bound, and prepuller's writes
 // stay bounded.
 func TestFaults(t *testing.T) {
+	// envtest's clients log through controller-runtime's logger.
+	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
 	all := os.Getenv("PREPULLER_FAULTS") == "1"
 	names := make([]string, 0, len(faults))
 	for name, f := range faults {
