@@ -7,7 +7,7 @@ GO ?= go
 ASSETS = $(shell test/controlplane/build.sh --print-dir)
 export KUBEBUILDER_ASSETS = $(ASSETS)
 
-.PHONY: all build image controlplane promtool test e2e unit vet fuzz demo demo-keep bench sim clean help
+.PHONY: all build image controlplane promtool test e2e unit vet fuzz faults demo demo-keep bench sim clean help
 
 all: build
 
@@ -68,6 +68,12 @@ e2e: controlplane ## prepuller on real nodes (root; docs/e2e.md), about 5 minute
 	test/e2e/host-deps.sh
 	@mkdir -p bin
 	PREPULLER_E2E=1 PREPULLER_E2E_RESULTS=$(E2E_RESULTS) $(GO) test -count=1 -v -timeout 30m ./test/e2e/
+
+# Two prepuller replicas as processes, a fixed-rate spawner, one fault at a
+# time (docs/reliability.md). make test runs the faults marked short (the
+# suite's default without PREPULLER_FAULTS=1), about two minutes.
+faults: controlplane ## every fault of the reliability suite with figures (docs/reliability.md), about 5 minutes
+	PREPULLER_FAULTS=1 $(GO) test -count=1 -v -timeout 30m -run '^TestFaults$$' ./test/faults/
 
 unit: ## unit tests only (no control plane)
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
