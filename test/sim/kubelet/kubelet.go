@@ -110,10 +110,11 @@ const (
 	// pull whatever its size (manifest, config, snapshot) plus the bytes.
 	RealPullOverhead = 500 * time.Millisecond
 	// RealContainerStart: a puller pod's consecutive init containers
-	// finished about 3.0 s apart on every node in three runs (12.1, 15.1,
-	// 18.2 s), of which the pulls were 0.3-0.7 s: about 2.5 s per init
-	// container to start, run the no-op and be seen exited. That is on 2
-	// busy cores; a quieter node is faster, so this is an upper end.
+	// finished 3.0 s apart in four of five runs (12.1, 15.1, 18.2 s; 11.6,
+	// 14.6, 17.6 s), 3.3-4.2 s at a load average of 15, of which the pulls
+	// were 0.3-1.3 s: about 2.5 s per init container to start, run the
+	// no-op and be seen exited. The same 3.0 s at load averages 3 and 8
+	// points at the kubelet's own sync cadence more than at CPU.
 	RealContainerStart = 2500 * time.Millisecond
 )
 
