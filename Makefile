@@ -63,7 +63,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s); failures land in the p
 # results go to $(E2E_RESULTS)-<install>.json.
 E2E_INSTALLS ?= kustomize helm
 E2E_RESULTS ?= $(CURDIR)/bin/e2e-results
-e2e: controlplane ## prepuller on real nodes, installed with kustomize then Helm (root; docs/e2e.md), about 10 minutes
+e2e: controlplane ## prepuller on real nodes, installed with kustomize then Helm (root; docs/e2e.md), about 8-11 minutes
 	test/e2e/host-deps.sh
 	@mkdir -p bin
 	@for i in $(E2E_INSTALLS); do \
