@@ -30,6 +30,7 @@ const (
 	ReasonStateNotSaved       = "StateNotSaved"
 	ReasonInstallFailing      = "InstallFailing"
 	ReasonImagesHeld          = "ImagesHeld"
+	ReasonDaemonSetEdited     = "DaemonSetEdited"
 	// ReasonPodImagesLimited is on the user pod, not the DaemonSet.
 	ReasonPodImagesLimited = "ImagesLimited"
 )
@@ -118,10 +119,15 @@ func (r *reconciler) sync(ctx context.Context, now time.Time) (time.Time, error)
 	}
 	if write {
 		withTallies(desired, tv)
+		// Before the write: a create fills the object in with the API
+		// server's defaults.
+		spec := specPrint(desired)
+		r.noteRevert(now, spec, live)
 		written, err := r.writeDaemonSet(ctx, desired, live)
 		if err != nil {
 			return time.Time{}, err
 		}
+		r.lastWrittenSpec = spec
 		r.lastWrite, r.lastTallies = now, now
 		r.set.ClearAdded(ev.Active)
 		r.holdingSince = time.Time{}
