@@ -19,6 +19,14 @@ var expiryDesc = prometheus.NewDesc(expiryMetric,
 	"Unix time at which the webhook's serving certificate (tls.crt in the certificate directory) expires; absent while there is no readable certificate.",
 	nil, nil)
 
+// notBeforeDesc gives the certificate's lifetime with expiryDesc, so the
+// chart's alert can fire at a share of it: the lifetime and the renewal
+// point are configurable (certs.certValidity, certs.renewBefore,
+// cert-manager's duration), a fixed number of days is not.
+var notBeforeDesc = prometheus.NewDesc("prepuller_webhook_certificate_not_before_timestamp_seconds",
+	"Unix time from which the webhook's serving certificate is valid; absent while there is no readable certificate.",
+	nil, nil)
+
 // expiryCollector reads the certificate at scrape time rather than when
 // prepuller loads it: in cert-manager and files modes someone else rotates
 // the file, and the series must follow what the webhook server serves
@@ -35,39 +43,42 @@ func registerExpiry(reg prometheus.Registerer, dir string) error {
 	return nil
 }
 
-func (c *expiryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- expiryDesc }
-
-func (c *expiryCollector) Collect(ch chan<- prometheus.Metric) {
-	notAfter, err := certNotAfter(filepath.Join(c.dir, CertFile))
-	if err != nil {
-		// No series rather than a made-up value: the alert on the
-		// series' absence says the same, and readiness already fails
-		// without a key pair.
-		return
-	}
-	ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, notAfter)
+func (c *expiryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- expiryDesc
+	ch <- notBeforeDesc
 }
 
-// certNotAfter returns the NotAfter, in Unix seconds, of the first
-// certificate in the PEM file (the leaf, by convention).
-func certNotAfter(path string) (float64, error) {
+func (c *expiryCollector) Collect(ch chan<- prometheus.Metric) {
+	leaf, err := certLeaf(filepath.Join(c.dir, CertFile))
+	if err != nil {
+		// No series rather than a made-up value: readiness already
+		// fails without a key pair.
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, float64(leaf.NotAfter.Unix()))
+	ch <- prometheus.MustNewConstMetric(notBeforeDesc, prometheus.GaugeValue, float64(leaf.NotBefore.Unix()))
+}
+
+// certLeaf returns the first certificate in the PEM file (the leaf, by
+// convention).
+func certLeaf(path string) (*x509.Certificate, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	for {
 		var block *pem.Block
 		block, data = pem.Decode(data)
 		if block == nil {
-			return 0, fmt.Errorf("%s: no certificate", path)
+			return nil, fmt.Errorf("%s: no certificate", path)
 		}
 		if block.Type != "CERTIFICATE" {
 			continue
 		}
 		leaf, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return 0, fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		return float64(leaf.NotAfter.Unix()), nil
+		return leaf, nil
 	}
 }

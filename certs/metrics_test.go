@@ -14,15 +14,18 @@ func TestExpiryCollector(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	ca := newTestCA(t, now)
 	leaf, _ := ca.issue(t, "svc", now.Add(-time.Minute), now.Add(90*time.Minute))
-	notAfter := float64(now.Add(90 * time.Minute).Unix())
+	both := map[string]float64{
+		expiryMetric: float64(now.Add(90 * time.Minute).Unix()),
+		"prepuller_webhook_certificate_not_before_timestamp_seconds": float64(now.Add(-time.Minute).Unix()),
+	}
 	cases := map[string]struct {
 		// file is tls.crt's content; nil: no file.
 		file []byte
-		// want are the series' values; none: no series.
-		want []float64
+		// want are the series' values by name; none: no series.
+		want map[string]float64
 	}{
-		"leaf then CA":    {file: append(append([]byte{}, leaf...), ca.pem...), want: []float64{notAfter}},
-		"key block first": {file: append([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), leaf...), want: []float64{notAfter}},
+		"leaf then CA":    {file: append(append([]byte{}, leaf...), ca.pem...), want: both},
+		"key block first": {file: append([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), leaf...), want: both},
 		"no file":         {},
 		"not PEM":         {file: []byte("hello")},
 		"garbled DER":     {file: []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")},
@@ -43,13 +46,13 @@ func TestExpiryCollector(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []float64
+			var got map[string]float64
 			for _, mf := range mfs {
-				if mf.GetName() != expiryMetric {
-					t.Errorf("unexpected series %s", mf.GetName())
-				}
 				for _, m := range mf.GetMetric() {
-					got = append(got, m.GetGauge().GetValue())
+					if got == nil {
+						got = map[string]float64{}
+					}
+					got[mf.GetName()] = m.GetGauge().GetValue()
 				}
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {

@@ -28,6 +28,7 @@ type pullerMetrics struct {
 	firstSightToDaemonSet prometheus.Histogram
 	refused               *prometheus.CounterVec
 	reverts               prometheus.Counter
+	rolloutStalled        prometheus.Gauge
 }
 
 // refusedPodLimit is the refused counter's reason for images past
@@ -94,6 +95,10 @@ func newPullerMetrics(reg prometheus.Registerer) (*pullerMetrics, error) {
 			Name: "prepuller_puller_images_refused_total",
 			Help: "Images kept out so that no one pod or user takes over the pulled set, by reason: pod_limit (images of one pod past puller.maxImagesPerPod, not learned; counted once per pod), user_share (held: its only user already has puller.maxImagesPerUser such images), in_use (held: only one user used it, and pulling it would push out an image running pods use). Holds count once each time an image becomes held.",
 		}, []string{"reason"}),
+		rolloutStalled: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "prepuller_puller_rollout_stalled_seconds",
+			Help: "Seconds since the puller DaemonSet's rollout last replaced a pod, while one is in progress; 0 when none is (on the leader). A rollout that does not move: a node whose old puller pod never goes away, or (maxUnavailable below 100%) new pods that never become available.",
+		}),
 		reverts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "prepuller_puller_daemonset_reverts_total",
 			Help: "DaemonSet writes that restored what prepuller had written after another client changed the spec (a hand edit, or another controller fighting over it).",
@@ -125,6 +130,7 @@ func newPullerMetrics(reg prometheus.Registerer) (*pullerMetrics, error) {
 	m.firstSightToDaemonSet = promutil.Add(r, m.firstSightToDaemonSet)
 	m.refused = promutil.Add(r, m.refused)
 	m.reverts = promutil.Add(r, m.reverts)
+	m.rolloutStalled = promutil.Add(r, m.rolloutStalled)
 	if r.Err != nil {
 		return nil, fmt.Errorf("registering puller metrics: %w", r.Err)
 	}

@@ -92,6 +92,11 @@ func (r *reconciler) sync(ctx context.Context, now time.Time) (time.Time, error)
 		r.holdingSince = time.Time{} // the next rollout is timed afresh
 	}
 	r.progress.see(live, now)
+	if rolloutInProgress(live) {
+		r.m.rolloutStalled.Set(now.Sub(r.progress.at).Seconds())
+	} else {
+		r.m.rolloutStalled.Set(0)
+	}
 	if write {
 		if until, why := r.holdWrite(now, live, ev); !until.IsZero() {
 			r.m.writesHeld.WithLabelValues(why).Inc()
@@ -312,7 +317,7 @@ func (r *reconciler) warnForeignSecrets(e *imageset.Entry, live *appsv1.DaemonSe
 			continue
 		}
 		r.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonPullSecretElsewhere, eventAction("UseSecret", name),
-			"Image %s is pulled with secret %s from user pods' namespaces, which the puller cannot use from namespace %s; copy it there and list it in puller.pullSecrets if nodes cannot pull the image without it",
+			"Image %s is pulled with secret %s from user pods' namespaces, which the puller cannot use from namespace %s; if nodes cannot pull the image without it, have prepuller copy it (puller.mirrorPullSecrets) or copy it there yourself and list it in puller.pullSecrets",
 			e.Image, name, r.ns)
 	}
 }

@@ -484,7 +484,7 @@ func writeReplace(t *testing.T, dir, name string, data []byte) {
 }
 
 // exportsExpiry checks r's prepuller_webhook_certificate_expiry_timestamp_seconds
-// against the NotAfter of the PEM certificate want.
+// and ..._not_before_timestamp_seconds against the PEM certificate want.
 func exportsExpiry(r *replica, want []byte) error {
 	leaf, err := parseCert(want)
 	if err != nil {
@@ -494,13 +494,22 @@ func exportsExpiry(r *replica, want []byte) error {
 	if err != nil {
 		return err
 	}
-	for _, mf := range mfs {
-		if mf.GetName() == "prepuller_webhook_certificate_expiry_timestamp_seconds" && len(mf.GetMetric()) == 1 {
-			if got := mf.GetMetric()[0].GetGauge().GetValue(); got != float64(leaf.NotAfter.Unix()) {
-				return fmt.Errorf("series says %s, the certificate expires at %s", time.Unix(int64(got), 0).UTC(), leaf.NotAfter.UTC())
-			}
-			return nil
-		}
+	wants := map[string]time.Time{
+		"prepuller_webhook_certificate_expiry_timestamp_seconds":     leaf.NotAfter,
+		"prepuller_webhook_certificate_not_before_timestamp_seconds": leaf.NotBefore,
 	}
-	return fmt.Errorf("no certificate expiry series among %d families", len(mfs))
+	for _, mf := range mfs {
+		w, ok := wants[mf.GetName()]
+		if !ok || len(mf.GetMetric()) != 1 {
+			continue
+		}
+		if got := mf.GetMetric()[0].GetGauge().GetValue(); got != float64(w.Unix()) {
+			return fmt.Errorf("%s says %s, the certificate says %s", mf.GetName(), time.Unix(int64(got), 0).UTC(), w.UTC())
+		}
+		delete(wants, mf.GetName())
+	}
+	if len(wants) > 0 {
+		return fmt.Errorf("no certificate series %v among %d families", wants, len(mfs))
+	}
+	return nil
 }
