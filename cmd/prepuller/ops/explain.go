@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,7 +30,8 @@ type Explanation struct {
 	Holders  []string `json:"holders"`
 	Eligible int      `json:"eligible"`
 	Node     string   `json:"node,omitempty"`
-	// NodeHoldsNow: the pod's node lists the image in status.images now.
+	// NodeHoldsNow: the pod's node lists the image in status.images now,
+	// or a puller pod there pulled it (the inventory's two sources).
 	NodeHoldsNow bool `json:"nodeHoldsNow"`
 	// HeldAtStart is what the kubelet's events say: "present" (Pulled,
 	// already present on machine), "pulled" (the kubelet pulled it for this
@@ -71,6 +73,7 @@ func Explain(ctx context.Context, c client.Reader, s *Snapshot, namespace, name 
 	if ex.Node == "" {
 		return ex, nil
 	}
+	ex.NodeHoldsNow = slices.Contains(ex.Holders, ex.Node)
 	var node corev1.Node
 	if err := c.Get(ctx, client.ObjectKey{Name: ex.Node}, &node); err == nil {
 		for _, ni := range node.Status.Images {
@@ -86,7 +89,7 @@ func Explain(ctx context.Context, c client.Reader, s *Snapshot, namespace, name 
 		client.MatchingFields{"involvedObject.name": name}); err != nil {
 		return ex, fmt.Errorf("listing events of pod %s/%s: %w", namespace, name, err)
 	}
-	ex.HeldAtStart = heldAtStart(events.Items, pod.Spec.Containers, raw)
+	ex.HeldAtStart = heldAtStart(events.Items, raw)
 	return ex, nil
 }
 
@@ -119,13 +122,13 @@ func steeringImage(p *corev1.Pod, container string) string {
 // container's image. The kubelet's "already present on machine" is the
 // only record of whether the node held the image when the pod started;
 // events expire after an hour by default, so an older pod says unknown.
-func heldAtStart(events []corev1.Event, containers []corev1.Container, image string) string {
+func heldAtStart(events []corev1.Event, image string) string {
 	out := "unknown"
 	for _, e := range events {
 		if e.Source.Component != "" && e.Source.Component != "kubelet" && e.ReportingController != "kubelet" {
 			continue
 		}
-		if !strings.Contains(e.Message, image) {
+		if image == "" || !strings.Contains(e.Message, `"`+image+`"`) {
 			continue
 		}
 		switch {

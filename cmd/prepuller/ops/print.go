@@ -57,9 +57,9 @@ func PrintStatus(w io.Writer, st Status, o string, now time.Time) error {
 	for _, r := range st.Images {
 		nodes := strconv.Itoa(r.Holders) + "/" + strconv.Itoa(r.Eligible)
 		if wide {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", r.Image, r.State, r.Users, r.Running, age(r.LastSeen, now), nodes, bytes(r.Size), r.Source, r.Reason)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", r.Image, r.State, r.Users, r.Running, age(r.LastSeen, now), nodes, humanBytes(r.Size), r.Source, r.Reason)
 		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Image, r.State, r.Users, age(r.LastSeen, now), nodes, bytes(r.Size), r.Source)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Image, r.State, r.Users, age(r.LastSeen, now), nodes, humanBytes(r.Size), r.Source)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -74,7 +74,7 @@ func PrintStatus(w io.Writer, st Status, o string, now time.Time) error {
 		}
 	}
 	_, err := fmt.Fprintf(w, "\n%d images pulled, %s per node, %d/%d nodes eligible, last DaemonSet write %s, leader %s\n",
-		s.Images, bytes(s.BytesPerNode), s.Eligible, s.Nodes, age(s.LastWrite, now), leader)
+		s.Images, humanBytes(s.BytesPerNode), s.Eligible, s.Nodes, age(s.LastWrite, now), leader)
 	for _, n := range s.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
@@ -99,7 +99,7 @@ func age(t *time.Time, now time.Time) string {
 	return strconv.Itoa(int(d.Hours()/24)) + "d ago"
 }
 
-func bytes(n int64) string {
+func humanBytes(n int64) string {
 	if n <= 0 {
 		return "-"
 	}
