@@ -14,7 +14,7 @@ func TestHeldAtStart(t *testing.T) {
 		want   string
 	}{
 		"no events": {want: "unknown"},
-		"present": {events: []corev1.Event{{Source: kubelet, Reason: "Pulled", Message: `Container image "` + img + `" already present on machine`}}, want: "present"},
+		"present":   {events: []corev1.Event{{Source: kubelet, Reason: "Pulled", Message: `Container image "` + img + `" already present on machine`}}, want: "present"},
 		"pulled": {events: []corev1.Event{
 			{Source: kubelet, Reason: "Pulling", Message: `Pulling image "` + img + `"`},
 			{Source: kubelet, Reason: "Pulled", Message: `Successfully pulled image "` + img + `" in 3s`},
