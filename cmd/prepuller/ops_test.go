@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -66,5 +68,41 @@ func TestOpsCommandsRejectBadInput(t *testing.T) {
 				t.Errorf("stderr lacks %q:\n%s", tc.want, stderr.String())
 			}
 		})
+	}
+}
+
+// TestEveryOpsFlagIsDocumented keeps docs/operating.md true for the
+// operator commands' flags.
+func TestEveryOpsFlagIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operating.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, run := range map[string]func([]string, io.Writer, io.Writer) int{
+		"status": statusCmd, "explain": explainCmd, "await": awaitCmd,
+	} {
+		var usage bytes.Buffer
+		if code := run([]string{"-h"}, io.Discard, &usage); code != 0 {
+			t.Fatalf("%s -h: exit %d", name, code)
+		}
+		flags := 0
+		for _, line := range strings.Split(usage.String(), "\n") {
+			rest, ok := strings.CutPrefix(line, "  -")
+			if !ok {
+				continue
+			}
+			flag, _, _ := strings.Cut(rest, " ")
+			flags++
+			want := "`--" + flag + "`"
+			if len(flag) == 1 {
+				want = "`-" + flag + "`"
+			}
+			if !strings.Contains(string(doc), want) {
+				t.Errorf("docs/operating.md does not document %s of prepuller %s", want, name)
+			}
+		}
+		if flags < 4 {
+			t.Errorf("%s: found %d flags in the usage text; has its format changed?\n%s", name, flags, usage.String())
+		}
 	}
 }
