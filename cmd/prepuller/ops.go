@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"golang.org/x/term"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"prepuller.dev/prepuller/cmd/prepuller/ops"
@@ -30,27 +29,9 @@ func (o *opsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.namespace, "n", "", "short for --namespace")
 }
 
-// client builds a client from the kubeconfig as kubectl would, and the
-// namespace to use.
+// client connects as kubectl would with these flags.
 func (o *opsFlags) client() (client.Client, string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = o.kubeconfig
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.context})
-	cfg, err := cc.ClientConfig()
-	if err != nil {
-		return nil, "", fmt.Errorf("loading kubeconfig: %w", err)
-	}
-	ns := o.namespace
-	if ns == "" {
-		if ns, _, err = cc.Namespace(); err != nil {
-			return nil, "", fmt.Errorf("kubeconfig namespace: %w", err)
-		}
-	}
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		return nil, "", fmt.Errorf("creating client: %w", err)
-	}
-	return c, ns, nil
+	return ops.Connect(o.kubeconfig, o.context, o.namespace)
 }
 
 func newOpsFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {

@@ -17,8 +17,10 @@ import (
 )
 
 var (
-	k8s    client.Client
-	update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	k8s client.Client
+	// kubeconfig is the test API server's admin kubeconfig file.
+	kubeconfig string
+	update     = flag.Bool("update", false, "rewrite the golden files in testdata/")
 )
 
 func TestMain(m *testing.M) {
@@ -33,6 +35,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "starting kube-apiserver and etcd: %v\n", err)
 		os.Exit(1)
 	}
+	kubeconfig = c.Kubeconfig
 	k8s, err = client.New(c.Config, client.Options{})
 	if err != nil {
 		_ = c.Stop()
