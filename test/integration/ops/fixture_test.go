@@ -48,7 +48,7 @@ func fixture(ctx context.Context, t *testing.T, ns string, holdings map[string][
 	create(ctx, t, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ops.ConfigMapName},
 		// Every test's nodes share the API server; each counts only its own.
-		Data: map[string]string{ops.ConfigKey: "puller:\n  minUsers: 2\nuserPods:\n  eligibleNodeSelector: " + testLabel + "=" + ns + "\n"},
+		Data: map[string]string{ops.ConfigKey: "puller:\n  minUsers: 2\n  staticImages: [jupyter/base-notebook:2024-01-15]\nuserPods:\n  eligibleNodeSelector: " + testLabel + "=" + ns + "\n"},
 	})
 
 	set := imageset.New()
@@ -115,6 +115,13 @@ func setNode(ctx context.Context, t *testing.T, name, ns string, images []string
 	if err := k8s.Get(ctx, client.ObjectKey{Name: name}, n); err != nil {
 		n = cluster.NewNode(name, cluster.NodeOptions{Labels: map[string]string{testLabel: ns}})
 		create(ctx, t, n)
+		// Nodes are cluster-wide, and status counts and sizes them all:
+		// each test sees only its own.
+		t.Cleanup(func() {
+			if err := k8s.Delete(context.Background(), n); err != nil {
+				t.Errorf("deleting node %s: %v", name, err)
+			}
+		})
 	}
 	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
 	n.Status.Images = nil

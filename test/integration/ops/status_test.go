@@ -43,6 +43,7 @@ func TestStatus(t *testing.T) {
 		solo:   ops.StateHeld,
 		broken: ops.StateQuarantined,
 		fading: ops.StateExpiring,
+		"docker.io/jupyter/base-notebook:2024-01-15": ops.StateWaiting,
 	}
 	if diff := cmp.Diff(want, states); diff != "" {
 		t.Errorf("states (-want +got):\n%s", diff)
