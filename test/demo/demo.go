@@ -158,7 +158,8 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.printPods(ctx, []userPod{late}); err != nil {
 		return err
 	}
-	if err := d.runOps(ctx, bin, late); err != nil {
+	// alice's pod was steered: explain shows the recorded term.
+	if err := d.runOps(ctx, bin, pods[0]); err != nil {
 		return err
 	}
 	say("demo finished in %s", since(d.start))

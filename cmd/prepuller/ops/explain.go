@@ -174,7 +174,7 @@ func PrintExplanation(w io.Writer, ex Explanation) error {
 	case "pulled":
 		at = "no: the kubelet pulled it for this pod"
 	default:
-		at = "unknown: no kubelet Pulled event left (events expire, by default after 1h)"
+		at = "unknown: no kubelet Pulling/Pulled event for it (events expire, after 1h by default; simulated nodes write none)"
 	}
 	_, err := fmt.Fprintf(w, "At start:   %s\n", at)
 	return err
