@@ -152,15 +152,16 @@ func (s *Snapshot) Leader() (holder string, current bool) {
 	return holder, s.Now.Before(expiry)
 }
 
-// LastWrite is the latest time a manager wrote the DaemonSet, from its
-// managed fields; zero when unknown.
+// LastWrite is the latest time a manager wrote the DaemonSet's spec or
+// metadata, from its managed fields; zero when unknown. Status updates
+// (the DaemonSet controller's, many a minute) are not writes of prepuller.
 func (s *Snapshot) LastWrite() time.Time {
 	var t time.Time
 	if s.DaemonSet == nil {
 		return t
 	}
 	for _, f := range s.DaemonSet.ManagedFields {
-		if f.Time != nil && f.Time.After(t) {
+		if f.Subresource == "" && f.Time != nil && f.Time.After(t) {
 			t = f.Time.Time
 		}
 	}
