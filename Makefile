@@ -7,7 +7,7 @@ GO ?= go
 ASSETS = $(shell test/controlplane/build.sh --print-dir)
 export KUBEBUILDER_ASSETS = $(ASSETS)
 
-.PHONY: all build image controlplane test e2e unit vet fuzz demo demo-keep bench sim clean help
+.PHONY: all build image controlplane promtool test e2e unit vet fuzz faults demo demo-keep bench sim clean help
 
 all: build
 
@@ -30,7 +30,12 @@ controlplane: ## build the control-plane binaries into the cache (skips what exi
 vet: ## go vet every package
 	$(GO) vet ./...
 
-test: controlplane vet ## vet, then unit and integration tests with the race detector, then a short fuzz
+# promtool (Prometheus's rule tester, for the chart's alerts) goes into the
+# same cache; only make test needs it.
+promtool: ## build promtool into the control-plane cache (skips if there)
+	test/controlplane/build.sh --promtool
+
+test: controlplane promtool vet ## vet, then unit and integration tests with the race detector, then a short fuzz
 	$(GO) test -race -count=1 -timeout 40m ./...
 	$(MAKE) fuzz FUZZTIME=2000x
 
@@ -57,13 +62,27 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s); failures land in the p
 
 # Real nodes: the control plane plus two (then three) kubelets with Debian's
 # containerd and runc, a registry on loopback, prepuller installed from the
-# self-signed overlay (docs/e2e.md). Root; installs containerd, runc and
-# containernetworking-plugins with apt-get when missing.
-E2E_RESULTS ?= $(CURDIR)/bin/e2e-results.json
-e2e: controlplane ## prepuller on real nodes (root; docs/e2e.md), about 5 minutes
+# self-signed overlay, then again from the Helm chart (docs/e2e.md). Root;
+# installs containerd, runc and containernetworking-plugins with apt-get
+# when missing.
+# E2E_INSTALLS: the installs to run, one whole run each (a fresh cluster);
+# results go to $(E2E_RESULTS)-<install>.json.
+E2E_INSTALLS ?= kustomize helm
+E2E_RESULTS ?= $(CURDIR)/bin/e2e-results
+e2e: controlplane ## prepuller on real nodes, installed with kustomize then Helm (root; docs/e2e.md), about 8-11 minutes
 	test/e2e/host-deps.sh
 	@mkdir -p bin
-	PREPULLER_E2E=1 PREPULLER_E2E_RESULTS=$(E2E_RESULTS) $(GO) test -count=1 -v -timeout 30m ./test/e2e/
+	@for i in $(E2E_INSTALLS); do \
+		echo "e2e: install $$i"; \
+		E2E_INSTALL=$$i PREPULLER_E2E=1 PREPULLER_E2E_RESULTS=$(E2E_RESULTS)-$$i.json \
+			$(GO) test -count=1 -v -timeout 30m ./test/e2e/ || exit 1; \
+	done
+
+# Two prepuller replicas as processes, a fixed-rate spawner, one fault at a
+# time (docs/reliability.md). make test runs the faults marked short (the
+# suite's default without PREPULLER_FAULTS=1), about two minutes.
+faults: controlplane ## every fault of the reliability suite with figures (docs/reliability.md), about 5 minutes
+	PREPULLER_FAULTS=1 $(GO) test -count=1 -v -timeout 30m -run '^TestFaults$$' ./test/faults/
 
 unit: ## unit tests only (no control plane)
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -148,6 +149,9 @@ type Deps struct {
 	// CertDir is the webhook server's certificate directory (tls.crt and
 	// tls.key).
 	CertDir string
+	// Metrics is where the certificate expiry series goes; nil means
+	// controller-runtime's registry, which the manager serves.
+	Metrics prometheus.Registerer
 }
 
 // ServiceDNSName is the name the API server dials for the webhook Service.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // Setup arranges for a serving certificate in deps.CertDir. The returned
@@ -23,6 +24,13 @@ func Setup(mgr manager.Manager, opts Options, deps Deps) (<-chan struct{}, error
 	}
 	if deps.CertDir == "" {
 		return nil, errors.New("certificates: certificate directory is empty")
+	}
+	reg := deps.Metrics
+	if reg == nil {
+		reg = metrics.Registry
+	}
+	if err := registerExpiry(reg, deps.CertDir); err != nil {
+		return nil, err
 	}
 	switch opts.Mode {
 	case ModeSelfSigned:

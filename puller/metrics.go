@@ -27,6 +27,7 @@ type pullerMetrics struct {
 	admissionToWatch      prometheus.Histogram
 	firstSightToDaemonSet prometheus.Histogram
 	refused               *prometheus.CounterVec
+	reverts               prometheus.Counter
 }
 
 // refusedPodLimit is the refused counter's reason for images past
@@ -93,6 +94,10 @@ func newPullerMetrics(reg prometheus.Registerer) (*pullerMetrics, error) {
 			Name: "prepuller_puller_images_refused_total",
 			Help: "Images kept out so that no one pod or user takes over the pulled set, by reason: pod_limit (images of one pod past puller.maxImagesPerPod, not learned; counted once per pod), user_share (held: its only user already has puller.maxImagesPerUser such images), in_use (held: only one user used it, and pulling it would push out an image running pods use). Holds count once each time an image becomes held.",
 		}, []string{"reason"}),
+		reverts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "prepuller_puller_daemonset_reverts_total",
+			Help: "DaemonSet writes that restored what prepuller had written after another client changed the spec (a hand edit, or another controller fighting over it).",
+		}),
 	}
 	for _, st := range imageset.States {
 		m.imagesByState.WithLabelValues(string(st))
@@ -119,6 +124,7 @@ func newPullerMetrics(reg prometheus.Registerer) (*pullerMetrics, error) {
 	m.admissionToWatch = promutil.Add(r, m.admissionToWatch)
 	m.firstSightToDaemonSet = promutil.Add(r, m.firstSightToDaemonSet)
 	m.refused = promutil.Add(r, m.refused)
+	m.reverts = promutil.Add(r, m.reverts)
 	if r.Err != nil {
 		return nil, fmt.Errorf("registering puller metrics: %w", r.Err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"prepuller.dev/prepuller/pkg/imageref"
 	"prepuller.dev/prepuller/puller/policy"
+	"prepuller.dev/prepuller/puller/pullsecrets"
 )
 
 // Options configure the continuous-pull DaemonSet and how the learned image
@@ -68,6 +69,9 @@ type Options struct {
 	MinUsers int `json:"minUsers"`
 	// PullSecrets are added to the DaemonSet's imagePullSecrets.
 	PullSecrets []string `json:"pullSecrets,omitempty"`
+	// MirrorPullSecrets keeps the named secrets of the hub's namespace
+	// copied into prepuller's, and adds the copies to imagePullSecrets.
+	MirrorPullSecrets pullsecrets.Options `json:"mirrorPullSecrets,omitzero"`
 	// Scheduling of the puller pods; defaults match the JupyterHub chart's
 	// user pods.
 	Tolerations       []corev1.Toleration  `json:"tolerations,omitempty"`
@@ -211,6 +215,9 @@ func (o Options) Validate() error {
 		for _, e := range validation.IsDNS1123Subdomain(s) {
 			errs = append(errs, fmt.Errorf("puller.pullSecrets[%d]: %q: %s", i, s, e))
 		}
+	}
+	if err := o.MirrorPullSecrets.Validate("puller.mirrorPullSecrets"); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := intstr.GetScaledValueFromIntOrPercent(&o.MaxUnavailable, 100, true); err != nil {
 		errs = append(errs, fmt.Errorf("puller.maxUnavailable: %w", err))

@@ -65,9 +65,14 @@ type reconciler struct {
 	savedData    string          // the last written state
 	lastTallies  time.Time       // the last write of the DaemonSet's tallies
 	held         map[string]bool // images held at the last evaluation
-	warned       *warnedSet
-	counted      map[types.UID]bool // live user pods already counted
-	shared       map[string]bool    // images with a node share series
+	// The spec of this leader's last DaemonSet write, and when it last
+	// said that another client changed it.
+	lastWrittenSpec string
+	lastRevertEvent time.Time
+	holdReports     map[imageset.Hold]*holdReport
+	warned          *warnedSet
+	counted         map[types.UID]bool // live user pods already counted
+	shared          map[string]bool    // images with a node share series
 	// Warning Events already emitted for the current episode.
 	installWarned bool
 	stateWarned   bool

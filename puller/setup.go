@@ -27,6 +27,7 @@ import (
 	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/puller/policy"
+	"prepuller.dev/prepuller/puller/pullsecrets"
 )
 
 // NodeInventory is what the puller needs from the node inventory (package
@@ -80,6 +81,9 @@ func Setup(mgr manager.Manager, opts Options, deps Deps) (imageset.Recorder, err
 	}
 	r.userPods = leaderCache
 	r.daemonSets = leaderCache
+	if err := pullsecrets.Setup(mgr, opts.MirrorPullSecrets, deps.Namespace, deps.Metrics); err != nil {
+		return nil, err
+	}
 
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("puller").

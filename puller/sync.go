@@ -3,6 +3,7 @@ package puller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ const (
 	ReasonStateNotSaved       = "StateNotSaved"
 	ReasonInstallFailing      = "InstallFailing"
 	ReasonImagesHeld          = "ImagesHeld"
+	ReasonDaemonSetEdited     = "DaemonSetEdited"
 	// ReasonPodImagesLimited is on the user pod, not the DaemonSet.
 	ReasonPodImagesLimited = "ImagesLimited"
 )
@@ -71,8 +73,8 @@ func (r *reconciler) sync(ctx context.Context, now time.Time) (time.Time, error)
 		return time.Time{}, err
 	}
 
-	ev := r.set.Evaluate(now, r.opts.rules(r.policy.Allowed))
-	r.reportHolds(ev, live)
+	ev := r.set.Evaluate(now, r.opts.rules(r.policy.Allowed, live))
+	r.reportHolds(now, ev, live)
 	desired, err := r.render(ev.Active, live)
 	if err != nil {
 		return time.Time{}, err
@@ -103,19 +105,23 @@ func (r *reconciler) sync(ctx context.Context, now time.Time) (time.Time, error)
 	// next leader) still knows every image. A state that cannot be saved
 	// must not stop the DaemonSet from following the images, though.
 	r.persist(ctx, now, ev, live)
-	t := tallies(ev)
+	t, tv := tallies(ev)
 	if !write {
-		r.refreshTallies(ctx, now, live, t)
+		r.refreshTallies(ctx, now, live, t, tv)
 	}
 	if write {
-		if err := withTallies(desired, t); err != nil {
-			return time.Time{}, err
-		}
+		withTallies(desired, tv)
+		// Before the write: a create fills the object in with the API
+		// server's defaults.
+		spec := specPrint(desired)
+		r.noteRevert(now, spec, live)
 		written, err := r.writeDaemonSet(ctx, desired, live)
 		if err != nil {
 			return time.Time{}, err
 		}
+		r.lastWrittenSpec = spec
 		r.lastWrite, r.lastTallies = now, now
+		r.set.ClearAdded(ev.Active)
 		r.holdingSince = time.Time{}
 		r.announce(live, written, ev, now)
 		log.Info("Wrote puller DaemonSet", "images", len(ev.Active), "generation", written.Generation)
@@ -253,7 +259,7 @@ func (r *reconciler) getDaemonSet(ctx context.Context, rd client.Reader) (*appsv
 
 // render builds the desired DaemonSet for the active images.
 func (r *reconciler) render(active []*imageset.Entry, live *appsv1.DaemonSet) (*appsv1.DaemonSet, error) {
-	secrets := append([]string(nil), r.opts.PullSecrets...)
+	secrets := append(slices.Clone(r.opts.PullSecrets), r.opts.MirrorPullSecrets.Names...)
 	images := make([]render.Image, 0, len(active))
 	for _, e := range active {
 		policy := corev1.PullIfNotPresent
@@ -294,7 +300,7 @@ func (r *reconciler) warnForeignSecrets(e *imageset.Entry, live *appsv1.DaemonSe
 		return
 	}
 	for _, name := range e.ForeignSecrets(r.ns) {
-		if !r.warned.first(name) {
+		if slices.Contains(r.opts.MirrorPullSecrets.Names, name) || !r.warned.first(name) {
 			continue
 		}
 		r.events.Eventf(live, nil, corev1.EventTypeWarning, ReasonPullSecretElsewhere, eventAction("UseSecret", name),

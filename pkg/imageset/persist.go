@@ -187,6 +187,10 @@ func Decode(data []byte) (*Set, error) {
 		if len(e.SecretsSeen) == 0 {
 			e.SecretsSeen = nil
 		}
+		// Hand-editable: a recovered floor must not rank an image above
+		// what an entry can count (a future RecoveredSeen is ignored by
+		// Evaluate).
+		e.RecoveredUsers = max(0, min(e.RecoveredUsers, maxUsers))
 		s.entries[e.Image] = e
 	}
 	return s, nil

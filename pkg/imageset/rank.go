@@ -52,9 +52,13 @@ type Rules struct {
 	MaxImages      int
 	NodeByteBudget int64 // zero: no budget
 	MinUsers       int
-	// MaxImagesPerUser bounds the images whose only user is one user;
-	// zero: no bound.
+	// MaxImagesPerUser bounds the images whose only user is one user
+	// that take places other images want; zero: no bound.
 	MaxImagesPerUser int
+	// InDaemonSet says which images the live DaemonSet pulls now: they
+	// win ties, and those running pods use are not pushed out by images
+	// only one user has used. Nil: none.
+	InDaemonSet map[string]bool
 	// Allowed applies the allow/deny patterns; nil allows all. Static
 	// images are not subject to it: an operator listed them on purpose.
 	Allowed func(image string) bool
@@ -91,8 +95,9 @@ type Evaluation struct {
 // budget count them first), then learned images fill the remaining places
 // in rank order. Two rules keep one user or pod from taking the set over:
 // an image only one user has used is held past that user's
-// MaxImagesPerUser such images, and it never pushes out an image in the
-// DaemonSet that running pods use. The pull order is Active's (see
+// MaxImagesPerUser such images (it gets a place only if one is left when
+// every other image has had its turn), and it never pushes out an image in
+// the DaemonSet that running pods use. The pull order is Active's (see
 // pullsBefore).
 func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
 	ev := Evaluation{Decisions: map[string]Decision{}}
@@ -108,8 +113,8 @@ func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
 			ev.Decisions[e.Image] = Decision{State: StateDenied, Reason: "refused by puller.allow/puller.deny"}
 		case e.Running == 0 && e.LastSeen.Before(since):
 			ev.Decisions[e.Image] = Decision{State: StateExpired, Reason: fmt.Sprintf("no pod used it since %s", e.LastSeen.UTC().Format(time.RFC3339))}
-		case !e.Recovered && e.activeUsers(since) < r.MinUsers:
-			ev.Decisions[e.Image] = Decision{State: StatePending, Reason: fmt.Sprintf("%d of %d distinct users needed", e.activeUsers(since), r.MinUsers)}
+		case !e.Recovered && e.activeUsers(since, now) < r.MinUsers:
+			ev.Decisions[e.Image] = Decision{State: StatePending, Reason: fmt.Sprintf("%d of %d distinct users needed", e.activeUsers(since, now), r.MinUsers)}
 		default:
 			candidates = append(candidates, e)
 		}
@@ -117,7 +122,7 @@ func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
 	// Count users once per entry, not once per comparison.
 	users := make(map[*Entry]int, len(candidates))
 	for _, e := range candidates {
-		users[e] = e.activeUsers(since)
+		users[e] = e.activeUsers(since, now)
 	}
 	better := func(a, b *Entry) bool {
 		if users[a] != users[b] {
@@ -129,10 +134,15 @@ func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
 		if a.Static != b.Static {
 			return a.Static
 		}
+		// Running pods are all seen at every sync, so their images tie
+		// often: the one already pulled keeps its place (no rollout).
+		if inA, inB := r.InDaemonSet[a.Image], r.InDaemonSet[b.Image]; inA != inB {
+			return inA
+		}
 		return a.Image < b.Image
 	}
 	sort.Slice(candidates, func(i, j int) bool { return better(candidates[i], candidates[j]) })
-	candidates = holdUserShare(candidates, since, r.MaxImagesPerUser, ev.Decisions)
+	candidates, held := holdUserShare(candidates, since, now, r.MaxImagesPerUser, ev.Decisions)
 
 	p := picker{rules: r, decisions: ev.Decisions}
 	// Static images claim their places first, in rank order.
@@ -147,6 +157,13 @@ func (s *Set) Evaluate(now time.Time, r Rules) Evaluation {
 		}
 	}
 	p.keepInUse(candidates, users)
+	// What a user's share held back may still use places nobody else
+	// wants.
+	for _, e := range held {
+		if len(p.picked) < r.MaxImages && p.fits(e.Size, 0) {
+			p.take(e)
+		}
+	}
 	// Ranked in rank order, whichever pass picked them.
 	picked := p.picked
 	sort.SliceStable(picked, func(i, j int) bool { return better(picked[i], picked[j]) })
@@ -192,13 +209,14 @@ func (p *picker) take(e *Entry) {
 // out: a pod naming many images must not evict what other users run. The
 // lowest ranked newcomer goes first. candidates are in rank order.
 func (p *picker) keepInUse(candidates []*Entry, users map[*Entry]int) {
+	pulled := p.rules.InDaemonSet
 	for _, in := range candidates {
-		if in.Static || in.AddedAt == nil || in.Running == 0 || p.decisions[in.Image].State != StateExcluded {
+		if in.Static || !pulled[in.Image] || in.Running == 0 || p.decisions[in.Image].State != StateExcluded {
 			continue
 		}
 		for i := len(p.picked) - 1; i >= 0; i-- {
 			out := p.picked[i]
-			if out.Static || out.AddedAt != nil || users[out] > 1 || !p.fits(in.Size, out.Size) {
+			if out.Static || pulled[out.Image] || users[out] > 1 || !p.fits(in.Size, out.Size) {
 				continue
 			}
 			p.picked = append(p.picked[:i], p.picked[i+1:]...)
@@ -213,16 +231,16 @@ func (p *picker) keepInUse(candidates []*Entry, users map[*Entry]int) {
 }
 
 // holdUserShare holds, for each user, the images only that user has used
-// past the limit most valuable ones, and returns the other candidates
-// (in their order). candidates are in rank order.
-func holdUserShare(candidates []*Entry, since time.Time, limit int, decisions map[string]Decision) []*Entry {
+// past the limit most valuable ones. It returns the other candidates and
+// the held ones, each in their order (candidates are in rank order).
+func holdUserShare(candidates []*Entry, since, now time.Time, limit int, decisions map[string]Decision) (kept, held []*Entry) {
 	if limit <= 0 {
-		return candidates
+		return candidates, nil
 	}
 	count := map[string]int{}
-	kept := candidates[:0:0]
+	kept = candidates[:0:0]
 	for _, e := range candidates {
-		user, ok := e.soleUser(since)
+		user, ok := e.soleUser(since, now)
 		if !ok {
 			kept = append(kept, e)
 			continue
@@ -230,12 +248,13 @@ func holdUserShare(candidates []*Entry, since time.Time, limit int, decisions ma
 		if count[user] >= limit {
 			decisions[e.Image] = Decision{State: StateHeld, Hold: HoldUserShare,
 				Reason: fmt.Sprintf("user %q alone uses %d more valuable images (puller.maxImagesPerUser)", user, limit)}
+			held = append(held, e)
 			continue
 		}
 		count[user]++
 		kept = append(kept, e)
 	}
-	return kept
+	return kept, held
 }
 
 // pullsBefore is the stable pull order: by the time an image went into the
@@ -259,22 +278,27 @@ func pullsBefore(a, b *Entry) bool {
 // image, every user known counts: the controller re-sees running pods at
 // every sync, so this matters only for state restored from long ago. A
 // recovered image counts at least the users the DaemonSet recorded, until
-// that record is older than the cutoff.
-func (e *Entry) activeUsers(since time.Time) int {
+// that record is older than the cutoff (a record dated after now, from a
+// hand edit, never counts).
+func (e *Entry) activeUsers(since, now time.Time) int {
 	n := len(e.Users)
 	if e.Running == 0 {
 		n = e.RecentUsers(since)
 	}
-	if e.RecoveredUsers > n && !e.RecoveredSeen.Before(since) {
-		n = e.RecoveredUsers
+	if e.recoveredFloor(since, now) {
+		n = max(n, e.RecoveredUsers)
 	}
 	return n
 }
 
+func (e *Entry) recoveredFloor(since, now time.Time) bool {
+	return e.RecoveredUsers > 0 && !e.RecoveredSeen.Before(since) && !e.RecoveredSeen.After(now)
+}
+
 // soleUser returns the one user who used a learned image since the cutoff
 // (as activeUsers counts them), if exactly one did.
-func (e *Entry) soleUser(since time.Time) (string, bool) {
-	if e.Static || e.activeUsers(since) != 1 || (e.RecoveredUsers > 0 && !e.RecoveredSeen.Before(since)) {
+func (e *Entry) soleUser(since, now time.Time) (string, bool) {
+	if e.Static || e.activeUsers(since, now) != 1 || e.recoveredFloor(since, now) {
 		return "", false
 	}
 	for u, t := range e.Users {

@@ -46,6 +46,7 @@ func TestEvaluate(t *testing.T) {
 		running   map[string]int
 		static    []string
 		added     []string // in the DaemonSet since an hour before t0
+		returning []string // were in the DaemonSet once, not now
 		sizes     map[string]int64
 		rules     func(*Rules)
 		want      []string
@@ -127,7 +128,10 @@ func TestEvaluate(t *testing.T) {
 				{"shared", "u1", time.Hour}, {"shared", "u2", time.Hour},
 				{"d", "u2", time.Hour},
 			},
-			rules:  func(r *Rules) { r.MaxImagesPerUser = 2 },
+			rules: func(r *Rules) {
+				r.MaxImages = 4
+				r.MaxImagesPerUser = 2
+			},
 			want:   []string{"shared", "a", "b", "d"},
 			states: map[string]State{"a": StateActive, "b": StateActive, "c": StateHeld, "shared": StateActive, "d": StateActive},
 		},
@@ -144,6 +148,38 @@ func TestEvaluate(t *testing.T) {
 			// pushed out as before) but not old1 and old3 (running).
 			want:   []string{"new1", "old1", "old3"},
 			states: map[string]State{"new1": StateActive, "new2": StateHeld, "new3": StateHeld, "old1": StateActive, "old2": StateExcluded, "old3": StateActive},
+		},
+		"an image pulled before and dropped is a newcomer again": {
+			sightings: []seen{{"z-inuse", "alice", 0}, {"a-mallory", "mallory", 0}},
+			added:     []string{"z-inuse"},
+			returning: []string{"a-mallory"},
+			running:   map[string]int{"z-inuse": 1, "a-mallory": 1},
+			rules:     func(r *Rules) { r.MaxImages = 1 },
+			want:      []string{"z-inuse"},
+			states:    map[string]State{"z-inuse": StateActive, "a-mallory": StateExcluded},
+		},
+		"a user's new images do not push out their own running ones": {
+			// All running, all seen at this sync: a tie the pulled
+			// images win, so the new ones are the user's extra share.
+			sightings: []seen{{"m1", "u", 0}, {"m2", "u", 0}, {"a1", "u", 0}, {"a2", "u", 0}, {"other", "v", 0}},
+			added:     []string{"m1", "m2", "other"},
+			running:   map[string]int{"m1": 1, "m2": 1, "a1": 1, "a2": 1, "other": 1},
+			rules: func(r *Rules) {
+				r.MaxImages = 3
+				r.MaxImagesPerUser = 2
+			},
+			want:   []string{"m1", "m2", "other"},
+			states: map[string]State{"m1": StateActive, "m2": StateActive, "other": StateActive, "a1": StateHeld, "a2": StateHeld},
+		},
+		"a user's share may use places nobody else wants": {
+			sightings: []seen{{"a", "u", 0}, {"b", "u", time.Minute}, {"c", "u", 2 * time.Minute}, {"d", "v", 3 * time.Minute}},
+			rules: func(r *Rules) {
+				r.MaxImages = 3
+				r.MaxImagesPerUser = 1
+			},
+			// a is u's share; d is v's; b gets the place left, c none.
+			want:   []string{"a", "b", "d"},
+			states: map[string]State{"a": StateActive, "b": StateActive, "c": StateHeld, "d": StateActive},
 		},
 		"a newcomer with more users does push out an image in use": {
 			sightings: []seen{{"old", "u1", time.Hour}, {"new", "x", 0}, {"new", "y", 0}},
@@ -162,11 +198,15 @@ func TestEvaluate(t *testing.T) {
 			for img, n := range tc.sizes {
 				s.Get(img).Size = n
 			}
-			for _, img := range tc.added {
+			r := rules
+			r.InDaemonSet = map[string]bool{}
+			for _, img := range append(tc.added, tc.returning...) {
 				at := t0.Add(-time.Hour)
 				s.Get(img).AddedAt = &at
 			}
-			r := rules
+			for _, img := range tc.added {
+				r.InDaemonSet[img] = true
+			}
 			if tc.rules != nil {
 				tc.rules(&r)
 			}
@@ -302,10 +342,10 @@ func TestRecoverRanksByTallies(t *testing.T) {
 			at:      t0.Add(23*time.Hour + 30*time.Minute),
 			want:    []string{"new"},
 		},
-		"a tally from the future is ignored": {
+		"a tally from the future counts as of now": {
 			tallies: map[string]Tally{"a": {Users: 10, LastSeen: t0.Add(time.Hour)}},
 			at:      t0.Add(time.Minute),
-			want:    []string{"new", "a"},
+			want:    []string{"a", "new"},
 		},
 	}
 	for name, tc := range cases {
@@ -419,5 +459,24 @@ func TestPullPolicyFollowsLatestSighting(t *testing.T) {
 	s.Observe(Sighting{Image: "i", Pod: "c", Time: t0.Add(-time.Hour), PullPolicy: "Always"}) // older: ignored
 	if s.Get("i").PullAlways {
 		t.Fatal("policy did not follow the latest sighting")
+	}
+}
+
+// A recovered floor edited by hand counts at most maxUsers, and not at all
+// when dated after now.
+func TestRecoveredFloorFromStateIsBounded(t *testing.T) {
+	data := `{"version":1,"images":[` +
+		`{"image":"future","firstSeen":"2026-01-01T11:00:00Z","lastSeen":"2026-01-01T11:00:00Z","recovered":true,"recoveredUsers":50,"recoveredSeen":"2026-01-02T12:00:00Z"},` +
+		`{"image":"huge","firstSeen":"2026-01-01T11:00:00Z","lastSeen":"2026-01-01T11:00:00Z","recovered":true,"recoveredUsers":100000,"recoveredSeen":"2026-01-01T11:00:00Z"}]}`
+	s, err := Decode([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Get("huge").RecoveredUsers; got != maxUsers {
+		t.Errorf("recoveredUsers %d, want clamped to %d", got, maxUsers)
+	}
+	since := t0.Add(-24 * time.Hour)
+	if got := s.Get("future").activeUsers(since, t0); got != 0 {
+		t.Errorf("a floor dated after now counts %d users, want 0", got)
 	}
 }

@@ -81,7 +81,7 @@ type Tally struct {
 // AddedAt one nanosecond after the previous one, so the pull order (see
 // Evaluation.Active) is the live one and recovering does not roll the
 // puller pods. An image without a tally is taken as last seen at now by
-// one user.
+// one user; a tally's last use after now is taken as now.
 func (s *Set) Recover(images []string, tallies map[string]Tally, now time.Time) {
 	for i, image := range images {
 		if s.entries[image] != nil {
@@ -89,11 +89,33 @@ func (s *Set) Recover(images []string, tallies map[string]Tally, now time.Time) 
 		}
 		added := now.Add(time.Duration(i))
 		e := &Entry{Image: image, FirstSeen: now, LastSeen: now, Recovered: true, AddedAt: &added, RecoveredUsers: 1, RecoveredSeen: now}
-		if t, ok := tallies[image]; ok && t.Users > 0 && !t.LastSeen.IsZero() && !t.LastSeen.After(now) {
-			e.FirstSeen, e.LastSeen = t.LastSeen, t.LastSeen
-			e.RecoveredUsers, e.RecoveredSeen = min(t.Users, maxUsers), t.LastSeen
+		if t, ok := tallies[image]; ok && t.Users > 0 && !t.LastSeen.IsZero() {
+			// A last use after now is another clock's: take it as now
+			// rather than lose the users.
+			seen := t.LastSeen
+			if seen.After(now) {
+				seen = now
+			}
+			e.FirstSeen, e.LastSeen = seen, seen
+			e.RecoveredUsers, e.RecoveredSeen = min(t.Users, maxUsers), seen
 		}
 		s.entries[image] = e
+	}
+}
+
+// ClearAdded forgets when the images not in active went into the
+// DaemonSet, once a write took them out: one that comes back is added
+// anew (at the end of the pull order, and a newcomer to the rules that
+// protect images in use).
+func (s *Set) ClearAdded(active []*Entry) {
+	in := make(map[*Entry]bool, len(active))
+	for _, e := range active {
+		in[e] = true
+	}
+	for _, e := range s.entries {
+		if !in[e] {
+			e.AddedAt = nil
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package render
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"prepuller.dev/prepuller/pkg/imageref"
 	"prepuller.dev/prepuller/pkg/imageset"
 )
 
@@ -52,7 +55,9 @@ func TestTalliesRefusesBadValues(t *testing.T) {
 		"empty image":     `{"version":1,"images":{"":{"users":1,"lastSeen":"2026-01-01T00:00:00Z"}}}`,
 		"unknown field":   `{"version":1,"images":{},"extra":1}`,
 		"bad time":        `{"version":1,"images":{"a":{"users":1,"lastSeen":"yesterday"}}}`,
-		"too large":       `{"version":1,"images":{"` + strings.Repeat("a", maxTalliesBytes) + `":{"users":1}}}`,
+		"too large":       `{"version":1,"images":{"` + strings.Repeat("a", MaxTalliesBytes) + `":{"users":1}}}`,
+		"not normalized":  `{"version":1,"images":{"busybox":{"users":1,"lastSeen":"2026-01-01T00:00:00Z"}}}`,
+		"not a reference": `{"version":1,"images":{"<<<":{"users":1,"lastSeen":"2026-01-01T00:00:00Z"}}}`,
 		"trailing object": `{"version":1,"images":{}}{"version":1}`,
 	}
 	for name, v := range cases {
@@ -68,13 +73,32 @@ func TestTalliesRefusesBadValues(t *testing.T) {
 	}
 }
 
+// 200 images (puller.maxImages at most) of the longest references a
+// normalized image can have still fit.
 func TestEncodeTalliesBound(t *testing.T) {
 	in := map[string]imageset.Tally{}
 	for i := 0; i < 200; i++ {
-		in["registry.example.org/some/long/path/image-"+strings.Repeat("x", 60)+string(rune('a'+i%26))+string(rune('a'+i/26))+":tag"] = imageset.Tally{Users: 64, LastSeen: time.Now()}
+		// A long registry, path and tag, pinned by digest: ~390 bytes.
+		ref, err := imageref.Normalize(fmt.Sprintf("registry-%03d.%s.example.org/%s/image:%s@sha256:%s", i, strings.Repeat("r", 60), strings.Repeat("p/", 60)+"x", strings.Repeat("t", 100), strings.Repeat("0", 64)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in[ref] = imageset.Tally{Users: 64, LastSeen: time.Now()}
 	}
-	if _, err := EncodeTallies(in); err != nil {
-		t.Errorf("200 long image names: %v", err)
+	v, err := EncodeTallies(in)
+	if err != nil {
+		t.Fatalf("200 of the longest references: %v", err)
+	}
+	got, err := Tallies(withTallies(v))
+	if err != nil || len(got) != 200 {
+		t.Fatalf("read back %d of 200 (%d bytes): %.300v", len(got), len(v), err)
+	}
+	in["registry.example.org/one/more:1"] = imageset.Tally{Users: 1}
+	for i := 0; i < 200; i++ {
+		in[fmt.Sprintf("registry.example.org/%s/more-%d:1", strings.Repeat("p", 300), i)] = imageset.Tally{Users: 1}
+	}
+	if _, err := EncodeTallies(in); !errors.Is(err, ErrTalliesTooLarge) {
+		t.Errorf("401 long references: %v, want ErrTalliesTooLarge", err)
 	}
 }
 
@@ -92,7 +116,7 @@ func FuzzTallies(f *testing.F) {
 				t.Fatalf("accepted invalid entry %q: %+v", img, tl)
 			}
 		}
-		if _, err := EncodeTallies(got); err != nil && len(got) < 200 {
+		if _, err := EncodeTallies(got); err != nil {
 			t.Fatalf("re-encoding accepted tallies: %v", err)
 		}
 	})

@@ -40,6 +40,10 @@ type Options struct {
 	APIServerArgs map[string]string
 	// Dir keeps logs and kubeconfig; a temporary directory when empty.
 	Dir string
+	// EtcdDataDir, when set, is etcd's data directory. envtest removes a
+	// data directory it made itself when etcd stops, so a test that
+	// restarts etcd (Env.ControlPlane.Etcd Stop, Start) names one to keep.
+	EtcdDataDir string
 }
 
 // Cluster is a running local control plane.
@@ -69,6 +73,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	c.Env = &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		WebhookInstallOptions: opts.Webhooks,
+	}
+	if opts.EtcdDataDir != "" {
+		c.Env.ControlPlane.Etcd = &envtest.Etcd{DataDir: opts.EtcdDataDir}
 	}
 	apiserver := c.Env.ControlPlane.GetAPIServer()
 	apiserver.CertDir = filepath.Join(c.Dir, "apiserver")

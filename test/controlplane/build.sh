@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kwok
-# and kubelet (for make e2e's real nodes) from the Go module proxy into a cache directory outside the repository, skips
-# what is already there, and prints that directory (for KUBEBUILDER_ASSETS).
+# Builds etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kwok and
+# kubelet (for make e2e's real nodes) from the Go module proxy into a cache
+# directory outside the repository, skips what is already there, and prints
+# that directory (for KUBEBUILDER_ASSETS). With --promtool it builds only
+# promtool there (for the chart's alert rule tests; make test).
 #
 # Usage: test/controlplane/build.sh            # build what is missing, print dir
 #        test/controlplane/build.sh --print-dir # only print the dir
+#        test/controlplane/build.sh --promtool  # build promtool if missing
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -95,6 +98,15 @@ build_kwok() {
   GOBIN="$bin_dir" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
+# promtool is not a control-plane binary, but the chart's alert rules are
+# tested with it (test/integration/install) and it belongs in the same
+# cache. Its module has no replace directives, so go install takes it as is.
+build_promtool() {
+  [[ -x "$bin_dir/promtool" ]] && return 0
+  log "building promtool $PROMETHEUS_VERSION (a few minutes, then cached)"
+  GOBIN="$bin_dir" go install "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
+}
+
 # kwok refuses to start without stage configs. Its default ones ship in its
 # module as YAML; join the node and pod stages into one file for -c.
 kwok_stages() {
@@ -111,6 +123,11 @@ kwok_stages() {
   } > "$bin_dir/kwok-stages.yaml.tmp"
   mv "$bin_dir/kwok-stages.yaml.tmp" "$bin_dir/kwok-stages.yaml"
 }
+
+if [[ "${1:-}" == "--promtool" ]]; then
+  build_promtool
+  exit 0
+fi
 
 build_etcd
 build_kube

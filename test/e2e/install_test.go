@@ -3,7 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +27,25 @@ const (
 	prepullerNS = "prepuller"
 	userNS      = "jhub"
 )
+
+// The two ways a user installs prepuller; $E2E_INSTALL picks one per run
+// (make e2e runs both, one after the other).
+const (
+	installKustomize = "kustomize"
+	installHelm      = "helm"
+)
+
+// installFromEnv reads $E2E_INSTALL; empty means kustomize.
+func installFromEnv() (string, error) {
+	switch v := os.Getenv("E2E_INSTALL"); v {
+	case "", installKustomize:
+		return installKustomize, nil
+	case installHelm:
+		return installHelm, nil
+	default:
+		return "", fmt.Errorf("E2E_INSTALL=%q: want %q or %q", v, installKustomize, installHelm)
+	}
+}
 
 // The install overlay: manifests/overlays/self-signed as shipped, with only
 // what this cluster needs changed (docs/e2e.md lists the same):
@@ -78,8 +99,8 @@ func configEdits(e *environment) [][2]string {
 	}
 }
 
-// renderInstall builds the overlay above, like kubectl apply -k would.
-func (e *environment) renderInstall() ([]*unstructured.Unstructured, error) {
+// renderKustomize builds the overlay above, like kubectl apply -k would.
+func (e *environment) renderKustomize() ([]*unstructured.Unstructured, error) {
 	root := cluster.RepoRoot()
 	dir := filepath.Join(e.dir, "install")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -99,7 +120,7 @@ func (e *environment) renderInstall() ([]*unstructured.Unstructured, error) {
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	host, port, _ := strings.Cut(strings.TrimPrefix(e.config.Host, "https://"), ":")
+	host, port := e.apiServerHostPort()
 	// kustomize takes resources as relative paths only.
 	overlay, err := filepath.Rel(dir, filepath.Join(root, "manifests", "overlays", "self-signed"))
 	if err != nil {
@@ -121,24 +142,47 @@ func (e *environment) renderInstall() ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build: %w", err)
 	}
+	return decodeObjects(out)
+}
+
+// apiServerHostPort is where pods reach the API server (the bridge address).
+func (e *environment) apiServerHostPort() (string, string) {
+	host, port, _ := strings.Cut(strings.TrimPrefix(e.config.Host, "https://"), ":")
+	return host, port
+}
+
+// decodeObjects splits rendered multi-document YAML into objects.
+func decodeObjects(data []byte) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	for {
 		u := &unstructured.Unstructured{}
 		if err := dec.Decode(&u.Object); err != nil {
-			break
+			if errors.Is(err, io.EOF) {
+				return objs, nil
+			}
+			return nil, fmt.Errorf("decoding rendered manifests: %w", err)
 		}
 		if len(u.Object) > 0 {
 			objs = append(objs, u)
 		}
 	}
-	return objs, nil
 }
 
-// installPrepuller applies the overlay (kustomize puts the Namespace first)
-// and waits until both replicas are Ready by the kubelets' probes.
+// installPrepuller applies the kustomize overlay or the Helm chart, in the
+// order each tool applies them (Namespace first), and waits until both
+// replicas are Ready by the kubelets' probes.
 func (e *environment) installPrepuller(ctx context.Context) error {
-	objs, err := e.renderInstall()
+	var objs []*unstructured.Unstructured
+	var err error
+	switch e.install {
+	case installKustomize:
+		objs, err = e.renderKustomize()
+	case installHelm:
+		objs, err = e.renderHelm()
+	default:
+		err = fmt.Errorf("unknown install %q", e.install)
+	}
 	if err != nil {
 		return err
 	}

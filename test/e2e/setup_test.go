@@ -19,6 +19,7 @@ import (
 
 // environment is everything TestMain started.
 type environment struct {
+	install  string // installKustomize or installHelm
 	dir      string
 	before   cluster.HostTraces
 	bridge   cluster.Bridge
@@ -41,6 +42,10 @@ type environment struct {
 // real nodes and prepuller. On error, the returned environment (if any)
 // holds what started, for tearDown.
 func setUp() (*environment, error) {
+	install, err := installFromEnv()
+	if err != nil {
+		return nil, err
+	}
 	if err := checkHost(); err != nil {
 		return nil, err
 	}
@@ -55,7 +60,9 @@ func setUp() (*environment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the run's directory: %w", err)
 	}
-	e := &environment{dir: dir, before: before, bridge: cluster.DefaultBridge}
+	e := &environment{install: install, dir: dir, before: before, bridge: cluster.DefaultBridge}
+	e.results.Install = install
+	logf("installing prepuller with %s", install)
 	step := func(name string, f func() error) error {
 		t := time.Now()
 		if err := f(); err != nil {
@@ -100,7 +107,7 @@ func setUp() (*environment, error) {
 			return e, err
 		}
 	}
-	if err := step("prepuller installed and Ready", func() error { return e.installPrepuller(ctx) }); err != nil {
+	if err := step("prepuller installed ("+install+") and Ready", func() error { return e.installPrepuller(ctx) }); err != nil {
 		return e, err
 	}
 	logf("setup: %.1fs", time.Since(start).Seconds())
@@ -194,7 +201,11 @@ func checkHost() error {
 		}
 	}
 	// The harness makes each kubelet's cgroupRoot in the v1 hierarchies
-	// (the machines this runs on mount cgroup v1).
+	// (the machines this runs on mount cgroup v1). A unified (v2) host has
+	// cgroup.controllers at the root; say so rather than fail later.
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		return errors.New("this host mounts cgroup v2 (unified hierarchy) at /sys/fs/cgroup: make e2e supports cgroup v1 hosts only (docs/e2e.md)")
+	}
 	if _, err := os.Stat("/sys/fs/cgroup/cpu/cgroup.procs"); err != nil {
 		return fmt.Errorf("cgroup v1 hierarchies not mounted under /sys/fs/cgroup (cgroup v2 hosts are not supported by make e2e yet): %w", err)
 	}

@@ -54,6 +54,8 @@ func nodeHasImage(node *corev1.Node, ref string) bool {
 // results are the measurements docs/benchmarks.md's "Real nodes" section
 // reports; make e2e writes them to $PREPULLER_E2E_RESULTS (JSON).
 type results struct {
+	// Install is how prepuller was installed: kustomize or helm.
+	Install      string  `json:"install"`
 	SetupSeconds float64 `json:"setupSeconds"`
 	// FirstPodToEveryNode: seconds from creating a user pod with a new
 	// image to that image in node.status.images of every node.

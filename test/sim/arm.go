@@ -126,11 +126,15 @@ func runArm(ctx context.Context, o armOptions) (report.Run, error) {
 	kl := kubelet.New(cs, kubelet.Options{
 		Clock:     clock,
 		Bandwidth: o.Bandwidth,
-		DiskBytes: o.Disk,
-		Size:      sizeFunc(w),
-		Pinned:    []string{pauseImage},
-		OnStarted: rec.started,
-		Log:       o.Log.WithName("kubelet"),
+		// Calibrated against make e2e's real kubelets.
+		PullOverhead:   kubelet.RealPullOverhead,
+		ContainerStart: kubelet.RealContainerStart,
+		StatusPeriod:   kubelet.RealStatusPeriod,
+		DiskBytes:      o.Disk,
+		Size:           sizeFunc(w),
+		Pinned:         []string{pauseImage},
+		OnStarted:      rec.started,
+		Log:            o.Log.WithName("kubelet"),
 	})
 	var bg sync.WaitGroup
 	defer bg.Wait()

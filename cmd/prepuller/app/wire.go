@@ -104,7 +104,7 @@ func New(restConfig *rest.Config, cfg config.Config, seams Seams) (*Prepuller, e
 	}); err != nil {
 		return nil, err
 	}
-	certsReady, err := certs.Setup(mgr, cfg.Certs, certs.Deps{Namespace: cfg.Namespace, CertDir: cfg.Webhook.CertDir})
+	certsReady, err := certs.Setup(mgr, cfg.Certs, certs.Deps{Namespace: cfg.Namespace, CertDir: cfg.Webhook.CertDir, Metrics: seams.Metrics})
 	if err != nil {
 		return nil, fmt.Errorf("setting up certificates: %w", err)
 	}

@@ -18,7 +18,7 @@ import (
 func benchSnapshot(b *testing.B) *Snapshot {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	cfg := config.Default()
-	rules, err := cfg.Puller.Rules()
+	rules, err := cfg.Puller.Rules(nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -67,11 +67,6 @@ func Load(ctx context.Context, c client.Reader, namespace string, now time.Time)
 		s.Config.Namespace = namespace
 		s.ConfigFound = true
 	}
-	rules, err := s.Config.Puller.Rules()
-	if err != nil {
-		return nil, err
-	}
-	s.Rules = rules
 	scope, err := s.Config.UserPods.Scope(namespace)
 	if err != nil {
 		return nil, fmt.Errorf("userPods: %w", err)
@@ -88,6 +83,10 @@ func Load(ctx context.Context, c client.Reader, namespace string, now time.Time)
 	default:
 		s.DaemonSet = &ds
 		s.Pulled = render.Images(&ds)
+	}
+	// The live DaemonSet is part of the rules: its images win ties.
+	if s.Rules, err = s.Config.Puller.Rules(s.DaemonSet); err != nil {
+		return nil, err
 	}
 
 	s.Inventory = inventory.NewWithOptions(inventory.Options{EligibleNodeSelector: scope.EligibleNodes})

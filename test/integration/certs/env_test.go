@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -129,6 +131,8 @@ type replica struct {
 	certDir string
 	ready   <-chan struct{}
 	done    chan error
+	// metrics holds this replica's certificate series.
+	metrics *prometheus.Registry
 }
 
 // labelHandler adds mutatedLabel=<replica name> to ConfigMaps.
@@ -162,7 +166,7 @@ func startReplica(ctx context.Context, t *testing.T, cfg *rest.Config, name stri
 // startReplicaIn is startReplica with a given certificate directory.
 func startReplicaIn(ctx context.Context, t *testing.T, cfg *rest.Config, name string, opts certs.Options, certDir string) *replica {
 	t.Helper()
-	r := &replica{name: name, port: freePort(t), certDir: certDir, done: make(chan error, 1)}
+	r := &replica{name: name, port: freePort(t), certDir: certDir, done: make(chan error, 1), metrics: prometheus.NewRegistry()}
 	mgr, err := ctrl.NewManager(impersonate(cfg), manager.Options{
 		Scheme:                 newScheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -175,7 +179,7 @@ func startReplicaIn(ctx context.Context, t *testing.T, cfg *rest.Config, name st
 	// The handler is registered before Setup, the order cmd/prepuller uses:
 	// the server must start even though the real certificate is not there.
 	mgr.GetWebhookServer().Register(testPath, &admission.Webhook{Handler: labelHandler(name)})
-	r.ready, err = certs.Setup(mgr, opts, certs.Deps{Namespace: namespace, CertDir: r.certDir})
+	r.ready, err = certs.Setup(mgr, opts, certs.Deps{Namespace: namespace, CertDir: r.certDir, Metrics: r.metrics})
 	if err != nil {
 		t.Fatalf("certs.Setup: %v", err)
 	}

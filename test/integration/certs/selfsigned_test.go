@@ -93,6 +93,10 @@ func TestSelfSigned(t *testing.T) {
 			return servesCert(r, caPEM, secret.Data["tls.crt"])
 		})
 	}
+	// The expiry series says when the served certificate expires.
+	waitFor(t, "the expiry series of the first certificate", 10*time.Second, func() error {
+		return exportsExpiry(a, secret.Data["tls.crt"])
+	})
 	// The API server accepts them for a real admission (after it has seen
 	// the new caBundle).
 	var n atomic.Int64
@@ -126,6 +130,10 @@ func TestSelfSigned(t *testing.T) {
 			return servesCert(r, caPEM, rotated)
 		})
 	}
+	// It follows the rotation: it is read when scraped, not at start.
+	waitFor(t, "the expiry series of the rotated certificate", 30*time.Second, func() error {
+		return exportsExpiry(a, rotated)
+	})
 	time.Sleep(time.Second) // admissions after the switch, too
 	ok, failures := load.stop()
 	t.Logf("admissions during rotation: %d succeeded, %d failed", ok, len(failures))
@@ -473,4 +481,26 @@ func writeReplace(t *testing.T, dir, name string, data []byte) {
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// exportsExpiry checks r's prepuller_webhook_certificate_expiry_timestamp_seconds
+// against the NotAfter of the PEM certificate want.
+func exportsExpiry(r *replica, want []byte) error {
+	leaf, err := parseCert(want)
+	if err != nil {
+		return err
+	}
+	mfs, err := r.metrics.Gather()
+	if err != nil {
+		return err
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "prepuller_webhook_certificate_expiry_timestamp_seconds" && len(mf.GetMetric()) == 1 {
+			if got := mf.GetMetric()[0].GetGauge().GetValue(); got != float64(leaf.NotAfter.Unix()) {
+				return fmt.Errorf("series says %s, the certificate expires at %s", time.Unix(int64(got), 0).UTC(), leaf.NotAfter.UTC())
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("no certificate expiry series among %d families", len(mfs))
 }

@@ -214,6 +214,12 @@ func TestDaemonSetRestoredAndEditsReverted(t *testing.T) {
 	if diff := cmp.Diff(e.opts.Tolerations, got.Spec.Template.Spec.Tolerations); diff != "" {
 		t.Errorf("hand-added toleration kept (-want +got):\n%s", diff)
 	}
+	// The restore says so: a metric, and a Warning naming the way to
+	// find the other writer. Re-creating a deleted DaemonSet is not one.
+	e.waitEvent(puller.ReasonDaemonSetEdited, "Another client changed")
+	if n := e.counter("prepuller_puller_daemonset_reverts_total", nil); n != 1 {
+		t.Errorf("reverts counted %v, want 1", n)
+	}
 
 	// Edits DeepDerivative alone would not see (desired leaves these
 	// fields empty) are reverted too; `kubectl rollout restart`'s

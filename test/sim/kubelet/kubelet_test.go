@@ -16,10 +16,11 @@ import (
 )
 
 // TestKubeletSmoke runs the simulated kubelet against a real API server:
-// a pod bound to a node waits for its pull, then runs, with its init
+// a pod bound to a node waits for its pulls (each with its fixed cost) and
+// its init container's start, then runs, with its init
 // container exited 0 and the image in node.status.images; a second pod of
-// the same image on that node starts without waiting; a deletion is
-// confirmed.
+// the same image on that node waits for no pull but still for its two
+// container starts; a deletion is confirmed.
 func TestKubeletSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -37,13 +38,21 @@ func TestKubeletSmoke(t *testing.T) {
 	}
 	const image, tools = "quay.io/x/notebook:1", "quay.io/x/tools:1"
 	sizes := map[string]int64{image: 2 * gb, tools: 1, "pause": 1}
-	starts := make(chan Start, 4)
+	type started struct {
+		Start
+		at time.Duration // simulated time of the OnStarted call
+	}
+	starts := make(chan started, 4)
+	clock := vclock.New(20) // a 20 s pull takes a wall second
+	const pullOverhead, containerStart = time.Second, 5 * time.Second
 	kl := New(cs, Options{
-		Clock:     vclock.New(20), // a 20 s pull takes a wall second
-		Bandwidth: 100e6,
-		Size:      func(s string) int64 { return sizes[s] },
-		Pinned:    []string{"pause"},
-		OnStarted: func(s Start) { starts <- s },
+		Clock:          clock,
+		Bandwidth:      100e6,
+		PullOverhead:   pullOverhead,
+		ContainerStart: containerStart,
+		Size:           func(s string) int64 { return sizes[s] },
+		Pinned:         []string{"pause"},
+		OnStarted:      func(s Start) { starts <- started{s, clock.Now()} },
 	})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -64,13 +73,14 @@ func TestKubeletSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := <-starts
-	// The wait is the 20 s pull (2 GB at 100 MB/s, plus a byte) plus the
-	// kubelet's own status writes between the init container and the
-	// notebook pull, whose wall time the 20x clock scales: on a loaded
-	// machine that is a few simulated seconds. The bound below 40 s still
-	// catches a pull counted twice.
-	if got := first.Running - first.Seen; got < 20*time.Second || got >= 35*time.Second {
-		t.Errorf("first pod waited %s, want 20s of pull plus at most a few seconds of status writes", got)
+	// The wait is the tools pull (1 s fixed, a byte), the init
+	// container's 5 s start, and the notebook pull (1 s + 20 s: 2 GB at
+	// 100 MB/s), 27 s, plus the kubelet's own status writes between them,
+	// whose wall time the 20x clock scales: on a loaded machine that is a
+	// few simulated seconds. The bound below 42 s still catches a pull
+	// counted twice.
+	if got := first.Running - first.Seen; got < 27*time.Second || got >= 42*time.Second {
+		t.Errorf("first pod waited %s, want 27s of pulls and an init container start plus at most a few seconds of status writes", got)
 	}
 	if len(first.Missing) != 2 {
 		t.Errorf("first pod missing %v, want both images", first.Missing)
@@ -94,8 +104,12 @@ func TestKubeletSmoke(t *testing.T) {
 	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod("second"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if second := <-starts; second.Running != second.Seen || len(second.Missing) != 0 {
+	second := <-starts
+	if second.Running != second.Seen || len(second.Missing) != 0 {
 		t.Errorf("second pod waited %s for %v, want no wait", second.Running-second.Seen, second.Missing)
+	}
+	if got := second.at - second.Seen; got < 2*containerStart {
+		t.Errorf("second pod started %s after it was seen, want at least two container starts (%s)", got, 2*containerStart)
 	}
 
 	grace := int64(30)

@@ -16,7 +16,8 @@ import (
 type store struct {
 	mu sync.Mutex
 
-	bandwidth float64 // bytes per simulated second
+	bandwidth float64       // bytes per simulated second
+	overhead  time.Duration // fixed cost of every pull
 	disk      int64
 	pinned    map[string]bool
 
@@ -45,9 +46,10 @@ type pull struct {
 	done  chan struct{}
 }
 
-func newStore(bandwidth float64, disk int64, pinned map[string]int64) *store {
+func newStore(bandwidth float64, overhead time.Duration, disk int64, pinned map[string]int64) *store {
 	s := &store{
 		bandwidth: bandwidth,
+		overhead:  overhead,
 		disk:      disk,
 		pinned:    map[string]bool{},
 		images:    map[string]*stored{},
@@ -113,7 +115,7 @@ func (s *store) ensure(image string, size int64, now time.Duration) (p *pull, is
 	p = &pull{
 		image: image,
 		size:  size,
-		end:   begin + time.Duration(float64(size)/s.bandwidth*float64(time.Second)),
+		end:   begin + s.overhead + time.Duration(float64(size)/s.bandwidth*float64(time.Second)),
 		done:  make(chan struct{}),
 	}
 	s.busyUntil = p.end

@@ -11,7 +11,7 @@ import (
 const gb = 1_000_000_000
 
 func TestStorePullsOneAtATime(t *testing.T) {
-	s := newStore(100e6, 0, nil) // 100 MB/s
+	s := newStore(100e6, 0, 0, nil) // 100 MB/s
 	a, isNew := s.ensure("a", 2*gb, 0)
 	if !isNew || a.end != 20*time.Second {
 		t.Fatalf("first pull ends at %s (new %v), want 20s", a.end, isNew)
@@ -41,7 +41,7 @@ func TestStorePullsOneAtATime(t *testing.T) {
 // TestStoreGC: over 85% of the disk, unused images go, least recently used
 // first, down to 80%; images of existing containers and pinned ones stay.
 func TestStoreGC(t *testing.T) {
-	s := newStore(1e9, 10*gb, map[string]int64{"pause": 1})
+	s := newStore(1e9, 0, 10*gb, map[string]int64{"pause": 1})
 	pull := func(img string, size int64, at time.Duration) {
 		p, _ := s.ensure(img, size, at)
 		s.finish(p)
@@ -65,7 +65,7 @@ func TestStoreGC(t *testing.T) {
 }
 
 func TestStoreStatusImages(t *testing.T) {
-	s := newStore(1e9, 0, nil)
+	s := newStore(1e9, 0, 0, nil)
 	for i := range 60 {
 		p, _ := s.ensure(string(rune('A'+i)), int64(1000+i), 0)
 		s.finish(p)
@@ -84,5 +84,21 @@ func TestStoreStatusImages(t *testing.T) {
 	}
 	if !s.takeDirty() || s.takeDirty() {
 		t.Error("dirty flag: want set after pulls, clear after taking it")
+	}
+}
+
+// Every pull pays the fixed cost, queued ones included, and it counts no
+// bytes.
+func TestStorePullOverhead(t *testing.T) {
+	s := newStore(100e6, 500*time.Millisecond, 0, nil)
+	a, _ := s.ensure("a", 1*gb, 0)
+	b, _ := s.ensure("b", 1, time.Second)
+	got := map[string]time.Duration{"a": a.end, "b": b.end}
+	want := map[string]time.Duration{"a": 10*time.Second + 500*time.Millisecond, "b": 11*time.Second + 10*time.Nanosecond}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("pull ends (-want +got):\n%s", diff)
+	}
+	if s.pulledBytes != gb+1 {
+		t.Errorf("accounted %d bytes, want %d", s.pulledBytes, gb+1)
 	}
 }

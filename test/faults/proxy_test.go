@@ -1,0 +1,93 @@
+package faults
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// proxy stands in for the webhook Service: it accepts the API server's
+// connections on the port envtest registered and hands each to the next
+// replica that accepts one, round robin. Like a Service it balances
+// connections, not requests (the API server keeps its connection to the
+// webhook open), and a replica whose port refuses is skipped; a frozen one
+// still accepts (the kernel does), as behind a Service until its readiness
+// probe fails.
+type proxy struct {
+	l        net.Listener
+	backends []string
+
+	mu   sync.Mutex
+	next int
+	open map[string]int // connections open per backend
+}
+
+func newProxy(addr string, backends []string) (*proxy, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	p := &proxy{l: l, backends: backends, open: map[string]int{}}
+	go p.serve()
+	return p, nil
+}
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.l.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err != nil {
+			continue
+		}
+		go p.handle(c)
+	}
+}
+
+func (p *proxy) handle(c net.Conn) {
+	defer c.Close()
+	p.mu.Lock()
+	first := p.next
+	p.next = (p.next + 1) % len(p.backends)
+	p.mu.Unlock()
+	for i := range p.backends {
+		addr := p.backends[(first+i)%len(p.backends)]
+		b, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			continue
+		}
+		p.count(addr, 1)
+		defer p.count(addr, -1)
+		done := make(chan struct{}, 2)
+		go func() { _, _ = io.Copy(b, c); done <- struct{}{} }()
+		go func() { _, _ = io.Copy(c, b); done <- struct{}{} }()
+		<-done
+		b.Close()
+		return
+	}
+}
+
+func (p *proxy) count(addr string, d int) {
+	p.mu.Lock()
+	p.open[addr] += d
+	p.mu.Unlock()
+}
+
+// busiest is the backend with the most open connections: the one the API
+// server is calling.
+func (p *proxy) busiest() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	best := p.backends[0]
+	for _, b := range p.backends {
+		if p.open[b] > p.open[best] {
+			best = b
+		}
+	}
+	return best
+}
+
+func (p *proxy) close() { _ = p.l.Close() }
