@@ -73,15 +73,7 @@ func (r *reconciler) sync(ctx context.Context, now time.Time) (time.Time, error)
 		return time.Time{}, err
 	}
 
-	ev := r.set.Evaluate(now, imageset.Rules{
-		TTL:              r.opts.TTL.Duration,
-		MaxImages:        r.opts.MaxImages,
-		NodeByteBudget:   r.opts.NodeByteBudget,
-		MinUsers:         r.opts.MinUsers,
-		MaxImagesPerUser: r.opts.MaxImagesPerUser,
-		InDaemonSet:      daemonSetImages(live),
-		Allowed:          r.policy.Allowed,
-	})
+	ev := r.set.Evaluate(now, r.opts.rules(r.policy.Allowed, live))
 	r.reportHolds(now, ev, live)
 	desired, err := r.render(ev.Active, live)
 	if err != nil {

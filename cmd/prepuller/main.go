@@ -2,6 +2,9 @@
 // pulled on every node, and steers user pods toward nodes that hold them.
 //
 //	prepuller serve [flags]    run the webhook and the puller controller
+//	prepuller status [flags]   show what prepuller learned and where it is
+//	prepuller explain POD      why a user pod was or was not steered
+//	prepuller await [IMAGE...] wait until images are on every eligible node
 //	prepuller version          print the version
 package main
 
@@ -25,6 +28,12 @@ func run(args []string) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:])
+	case "status":
+		return statusCmd(args[1:], os.Stdout, os.Stderr)
+	case "explain":
+		return explainCmd(args[1:], os.Stdout, os.Stderr)
+	case "await":
+		return awaitCmd(args[1:], os.Stdout, os.Stderr)
 	case "version", "--version":
 		fmt.Println(version)
 		return 0
@@ -43,7 +52,12 @@ func usage() {
 
 Commands:
   serve     run the admission webhook and the puller controller
+  status    show each image's state, users, nodes holding it; the leader
+  explain   why a user pod was or was not steered, and where its image is
+  await     wait until images are on every eligible node (Helm hook, CI)
   version   print the version
+
+Installed as kubectl-prepuller on $PATH, it is also 'kubectl prepuller'.
 
 Run 'prepuller <command> -h' for a command's flags.
 `)

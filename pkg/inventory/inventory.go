@@ -186,3 +186,14 @@ func (inv *Inventory) Images() []string {
 	slices.Sort(out)
 	return out
 }
+
+// NewWithOptions returns an empty inventory that judges eligibility by
+// opts, for readers that feed it themselves (the operator commands list
+// nodes and puller pods once instead of watching them).
+func NewWithOptions(opts Options) *Inventory {
+	inv := New()
+	if opts.EligibleNodeSelector != nil {
+		inv.opts = opts
+	}
+	return inv
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -155,6 +156,10 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	if err := d.printPods(ctx, []userPod{late}); err != nil {
+		return err
+	}
+	// alice's pod was steered: explain shows the recorded term.
+	if err := d.runOps(ctx, bin, pods[0]); err != nil {
 		return err
 	}
 	say("demo finished in %s", since(d.start))
@@ -428,6 +433,24 @@ func (d *demo) waitNodeShares(ctx context.Context) error {
 	say("prepuller's inventory agrees (metric %s):", metric)
 	for _, l := range shares {
 		fmt.Printf("    %s\n", strings.TrimPrefix(l, metric))
+	}
+	return nil
+}
+
+// runOps ends the demo with what an operator would type: prepuller status
+// and prepuller explain, run as the same binary reading only the API.
+func (d *demo) runOps(ctx context.Context, bin string, p userPod) error {
+	kc := "--kubeconfig=" + d.cluster.Kubeconfig
+	for _, args := range [][]string{
+		{"status", kc, "-n", ownNamespace},
+		{"explain", "jupyter-" + p.user, kc, "-n", userNamespace, "--prepuller-namespace", ownNamespace},
+	} {
+		say("$ prepuller %s", strings.Join(slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == kc }), " "))
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("prepuller %s: %w", args[0], err)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,181 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"prepuller.dev/prepuller/pkg/imageref"
+	"prepuller.dev/prepuller/webhook"
+)
+
+// Explanation says why a user pod was or was not steered and where its
+// image is.
+type Explanation struct {
+	Pod string `json:"pod"`
+	// Decision is the webhook's prepuller.dev/steered annotation, recorded
+	// at admission; empty when the webhook never saw the pod.
+	Decision string `json:"decision"`
+	// Term is the webhook's own preferred affinity term: "In" the holders
+	// or "NotIn" the eligible nodes lacking the image.
+	TermOperator string   `json:"termOperator,omitempty"`
+	TermNodes    []string `json:"termNodes,omitempty"`
+	Image        string   `json:"image,omitempty"`
+	// Holders are the eligible nodes holding Image now.
+	Holders  []string `json:"holders"`
+	Eligible int      `json:"eligible"`
+	Node     string   `json:"node,omitempty"`
+	// NodeHoldsNow: the pod's node lists the image in status.images now,
+	// or a puller pod there pulled it (the inventory's two sources).
+	NodeHoldsNow bool `json:"nodeHoldsNow"`
+	// HeldAtStart is what the kubelet's events say: "present" (Pulled,
+	// already present on machine), "pulled" (the kubelet pulled it for this
+	// pod), or "unknown" (events expired or not yet written).
+	HeldAtStart string `json:"heldAtStart"`
+}
+
+// Explain reads the pod, its events and the snapshot's inventory.
+func Explain(ctx context.Context, c client.Reader, s *Snapshot, namespace, name string) (Explanation, error) {
+	var pod corev1.Pod
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &pod); err != nil {
+		return Explanation{}, fmt.Errorf("reading pod %s/%s: %w", namespace, name, err)
+	}
+	ex := Explanation{Pod: namespace + "/" + name, Decision: pod.Annotations[webhook.AnnotationSteered], Node: pod.Spec.NodeName, HeldAtStart: "unknown"}
+	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil {
+		for _, t := range a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
+			for _, r := range t.Preference.MatchExpressions {
+				if r.Key == webhook.MarkerLabel {
+					ex.TermOperator, ex.TermNodes = ownTerm(t)
+				}
+			}
+		}
+	}
+	raw := steeringImage(&pod, s.Config.Webhook.SteeringContainer)
+	if raw == "" {
+		return ex, nil
+	}
+	img, err := imageref.Normalize(raw)
+	if err != nil {
+		ex.Image = raw
+		return ex, nil
+	}
+	ex.Image = img
+	ex.Holders = s.Inventory.Holders(img)
+	if ex.Holders == nil {
+		ex.Holders = []string{}
+	}
+	ex.Eligible = s.Inventory.EligibleNodes()
+	if ex.Node == "" {
+		return ex, nil
+	}
+	ex.NodeHoldsNow = slices.Contains(ex.Holders, ex.Node)
+	var node corev1.Node
+	if err := c.Get(ctx, client.ObjectKey{Name: ex.Node}, &node); err == nil {
+		for _, ni := range node.Status.Images {
+			for _, n := range ni.Names {
+				if m, err := imageref.Normalize(n); err == nil && m == img {
+					ex.NodeHoldsNow = true
+				}
+			}
+		}
+	}
+	var events corev1.EventList
+	if err := c.List(ctx, &events, client.InNamespace(namespace),
+		client.MatchingFields{"involvedObject.name": name}); err != nil {
+		return ex, fmt.Errorf("listing events of pod %s/%s: %w", namespace, name, err)
+	}
+	ex.HeldAtStart = heldAtStart(events.Items, raw)
+	return ex, nil
+}
+
+// ownTerm reads the webhook's term back: the hostname requirement next to
+// the marker.
+func ownTerm(t corev1.PreferredSchedulingTerm) (string, []string) {
+	for _, r := range t.Preference.MatchExpressions {
+		if r.Key != webhook.MarkerLabel {
+			return string(r.Operator), r.Values
+		}
+	}
+	return "", nil
+}
+
+// steeringImage is the image the webhook steers by (see webhook's
+// steeringImage): the named container, else the first.
+func steeringImage(p *corev1.Pod, container string) string {
+	for _, c := range p.Spec.Containers {
+		if c.Name == container {
+			return c.Image
+		}
+	}
+	if len(p.Spec.Containers) > 0 {
+		return p.Spec.Containers[0].Image
+	}
+	return ""
+}
+
+// heldAtStart reads the kubelet's Pulled/Pulling events for the steering
+// container's image. The kubelet's "already present on machine" is the
+// only record of whether the node held the image when the pod started;
+// events expire after an hour by default, so an older pod says unknown.
+func heldAtStart(events []corev1.Event, image string) string {
+	out := "unknown"
+	for _, e := range events {
+		if e.Source.Component != "" && e.Source.Component != "kubelet" && e.ReportingController != "kubelet" {
+			continue
+		}
+		if image == "" || !strings.Contains(e.Message, `"`+image+`"`) {
+			continue
+		}
+		switch {
+		case e.Reason == "Pulled" && strings.Contains(e.Message, "already present on machine"):
+			if out == "unknown" {
+				out = "present"
+			}
+		case e.Reason == "Pulling", e.Reason == "Pulled":
+			out = "pulled"
+		}
+	}
+	return out
+}
+
+// PrintExplanation writes ex for a person.
+func PrintExplanation(w io.Writer, ex Explanation) error {
+	fmt.Fprintf(w, "Pod:        %s\n", ex.Pod)
+	switch {
+	case ex.Decision == "":
+		fmt.Fprintf(w, "Admission:  no %s annotation: the webhook did not see this pod (not a user pod, skipped, or prepuller was not installed)\n", webhook.AnnotationSteered)
+	case ex.TermOperator != "":
+		fmt.Fprintf(w, "Admission:  steered: %s (preferred affinity %s %s)\n", ex.Decision, ex.TermOperator, strings.Join(ex.TermNodes, ","))
+	default:
+		fmt.Fprintf(w, "Admission:  %s\n", ex.Decision)
+	}
+	if ex.Image != "" {
+		fmt.Fprintf(w, "Image:      %s\n", ex.Image)
+		fmt.Fprintf(w, "Now:        %d/%d eligible nodes hold it", len(ex.Holders), ex.Eligible)
+		if len(ex.Holders) > 0 && len(ex.Holders) <= 10 {
+			fmt.Fprintf(w, " (%s)", strings.Join(ex.Holders, ", "))
+		}
+		fmt.Fprintln(w)
+	}
+	if ex.Node == "" {
+		_, err := fmt.Fprintln(w, "Scheduled:  not yet")
+		return err
+	}
+	fmt.Fprintf(w, "Scheduled:  %s (holds the image now: %t)\n", ex.Node, ex.NodeHoldsNow)
+	var at string
+	switch ex.HeldAtStart {
+	case "present":
+		at = "yes: the kubelet found it already present on the node"
+	case "pulled":
+		at = "no: the kubelet pulled it for this pod"
+	default:
+		at = "unknown: no kubelet Pulling/Pulled event for it (events expire, after 1h by default; simulated nodes write none)"
+	}
+	_, err := fmt.Fprintf(w, "At start:   %s\n", at)
+	return err
+}
