@@ -19,7 +19,7 @@ type Options struct {
 	// Namespace the secrets are read from: the hub's.
 	Namespace string `json:"namespace,omitempty"`
 	// Names of the secrets to copy, under the same names. RBAC grants
-	// reading exactly these (docs/operating-monitoring.md).
+	// reading exactly these (docs/operating.md#dashboards-alerts-and-private-registries).
 	Names []string `json:"names,omitempty"`
 }
 
