@@ -1,18 +1,22 @@
 package cluster
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
 // HostTraces is what real nodes could leave on the host, outside their own
 // directory: network links, mount points, top-level cgroups, CNI result
 // and IPAM files, container log symlinks, containerd's shim sockets and
-// network namespaces. Take one before and one after; Diff names what is new.
+// network namespaces, and processes that name a run's directory (etcd,
+// kube-apiserver, containerd and its shims, kubelets). Take one before and
+// one after; Diff names what is new.
 type HostTraces map[string]bool
 
 // hostTracePlaces are the directories whose entries count as traces.
@@ -60,7 +64,51 @@ func SnapshotHostTraces() (HostTraces, error) {
 	for _, p := range points {
 		t["mount "+p] = true
 	}
+	for _, p := range runProcesses() {
+		t["process "+p] = true
+	}
 	return t, nil
+}
+
+// RunDirPrefix starts the name of every e2e run's directory under the
+// temporary directory; the processes a run starts name it in their
+// command lines.
+const RunDirPrefix = "prepuller-e2e-"
+
+// runProcesses lists "<pid> <command>" for each process (but this one)
+// whose command line names a run's directory.
+func runProcesses() []string {
+	mark := []byte(filepath.Join(os.TempDir(), RunDirPrefix))
+	self := os.Getpid()
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(cmd, mark) {
+			continue
+		}
+		argv0, _, _ := bytes.Cut(cmd, []byte{0})
+		out = append(out, fmt.Sprintf("%d %s", pid, filepath.Base(string(argv0))))
+	}
+	return out
+}
+
+// Stale returns the traces of an earlier run in t (a run killed before its
+// teardown): its processes, cgroups and mounts. A run must not start over
+// them: it would count them as the host's own and pass on a dirty host.
+func (t HostTraces) Stale() []string {
+	var out []string
+	for k := range t {
+		if strings.Contains(k, RunDirPrefix) || strings.HasPrefix(k, "process ") {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Diff lists the traces in after that are not in t, sorted.

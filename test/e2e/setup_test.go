@@ -56,7 +56,10 @@ func setUp() (*environment, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "prepuller-e2e-")
+	if stale := before.Stale(); len(stale) > 0 {
+		return nil, fmt.Errorf("an earlier run left %v on the host (killed before its teardown?); stop and remove them first (docs/e2e.md)", stale)
+	}
+	dir, err := os.MkdirTemp("", cluster.RunDirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("creating the run's directory: %w", err)
 	}
