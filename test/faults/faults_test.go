@@ -236,6 +236,17 @@ func steady(ctx context.Context, t *testing.T, e *env, timeout time.Duration) []
 
 func runFault(ctx context.Context, t *testing.T, e *env, name string, f fault) {
 	before := steady(ctx, t, e, 2*time.Minute)
+	// The spawner keeps creating every image, so an image lost in the
+	// fault would soon be learned again: "kept" means the same entry (its
+	// first sighting unchanged) or one rebuilt from the DaemonSet.
+	firstSeen := map[string]time.Time{}
+	if set := e.learned(ctx); set != nil {
+		for _, img := range before {
+			if en := set.Get(img); en != nil {
+				firstSeen[img] = en.FirstSeen
+			}
+		}
+	}
 	time.Sleep(baselineWindow)
 	start := time.Now()
 	base := e.spawner.window(start.Add(-baselineWindow), start)
@@ -275,7 +286,7 @@ func runFault(ctx context.Context, t *testing.T, e *env, name string, f fault) {
 	kept := 0
 	if set := e.learned(ctx); set != nil {
 		for _, img := range before {
-			if set.Get(img) != nil {
+			if en := set.Get(img); en != nil && (en.FirstSeen.Equal(firstSeen[img]) || en.Recovered) {
 				kept++
 			}
 		}
