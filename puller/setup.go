@@ -135,13 +135,9 @@ func newReconciler(mgr manager.Manager, opts Options, deps Deps) (*reconciler, e
 	if err != nil {
 		return nil, fmt.Errorf("puller policy: %w", err)
 	}
-	var static []string
-	for _, img := range opts.StaticImages {
-		n, err := imageref.Normalize(img)
-		if err != nil {
-			return nil, fmt.Errorf("puller.staticImages: %w", err)
-		}
-		static = append(static, n)
+	static, err := opts.StaticRefs()
+	if err != nil {
+		return nil, err
 	}
 	clk := deps.Clock
 	if clk == nil {

@@ -54,14 +54,11 @@ func (r *reconciler) sync(ctx context.Context, now time.Time) (time.Time, error)
 	if err := r.learnFromPods(ctx, now); err != nil {
 		return time.Time{}, err
 	}
-	r.set.SetStatic(r.static, now)
+	var sizeOf func(string) (int64, bool)
 	if r.inv != nil {
-		for _, e := range r.set.Entries() {
-			if size, ok := r.inv.SizeOf(e.Image); ok {
-				e.Size = size
-			}
-		}
+		sizeOf = r.inv.SizeOf
 	}
+	Prepare(r.set, r.static, sizeOf, now)
 
 	// From the leader's cache, which holds exactly this DaemonSet: no API
 	// call per sync.

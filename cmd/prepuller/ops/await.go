@@ -8,7 +8,10 @@ import (
 	"slices"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	"prepuller.dev/prepuller/pkg/imageref"
+	"prepuller.dev/prepuller/pkg/imageset"
 )
 
 // Progress is how far the wanted images are from every eligible node.
@@ -43,12 +46,45 @@ func Wanted(s *Snapshot, given []string) ([]string, error) {
 		}
 		return out, nil
 	}
+	switch {
+	case !s.StateFound && s.DaemonSet == nil:
+		// A wrong -n, or prepuller never ran: waiting for nothing would
+		// pass a hook that checked nothing.
+		return nil, fmt.Errorf("nothing to wait for in namespace %s: no puller state (ConfigMap %s) and no DaemonSet %s; is -n prepuller's namespace?",
+			s.Config.Namespace, s.Config.Puller.StateConfigMapName, s.Config.Puller.DaemonSetName)
+	case !s.StateFound:
+		return append([]string(nil), s.Pulled...), nil
+	}
 	ev := s.State.Evaluate(s.Now, s.Rules)
 	out := make([]string, 0, len(ev.Active))
 	for _, e := range ev.Active {
 		out = append(out, e.Image)
 	}
 	return out, nil
+}
+
+// quarantined returns the first of images the saved state quarantines,
+// and why: it will not reach the nodes until its retry, so waiting for it
+// only ends in the timeout.
+func quarantined(s *Snapshot, images []string) (string, string) {
+	if !s.StateFound {
+		return "", ""
+	}
+	ev := s.State.Evaluate(s.Now, s.Rules)
+	for _, img := range images {
+		if d, ok := ev.Decisions[img]; ok && d.State == imageset.StateQuarantined {
+			return img, d.Reason
+		}
+	}
+	return "", ""
+}
+
+// permanent reports whether a failed read will fail again: the caller may
+// not read (Forbidden, Unauthorized) or the request is wrong. Anything
+// else (a timeout, the API server restarting) is retried until the
+// deadline.
+func permanent(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsBadRequest(err) || apierrors.IsInvalid(err)
 }
 
 // Measure computes progress toward images on the snapshot's nodes.
@@ -86,35 +122,54 @@ func Measure(s *Snapshot, images []string) Progress {
 var ErrTimeout = errors.New("timed out")
 
 // Await polls load every interval until Measure is done, calling report
-// with each progress. The images are chosen once, at the first load, so a
-// learned image arriving meanwhile does not move the goal.
+// with each progress. The images are chosen once, at the first good load,
+// so a learned image arriving meanwhile does not move the goal. A read
+// that fails is retried until the deadline, unless it cannot succeed
+// (Forbidden, ...); an image that gets quarantined ends the wait with an
+// error naming it.
 func Await(ctx context.Context, load func(context.Context) (*Snapshot, error), given []string, interval time.Duration, report func(Progress)) (Progress, error) {
 	var images []string
 	var last Progress
-	for first := true; ; first = false {
+	var lastErr error
+	for chosen := false; ; {
 		s, err := load(ctx)
 		switch {
 		case err != nil && ctx.Err() != nil:
-			return last, fmt.Errorf("%w: %s", ErrTimeout, last)
-		case err != nil:
+			return last, timedOut(last, lastErr)
+		case err != nil && permanent(err):
 			return last, err
-		}
-		if first {
+		case err != nil:
+			lastErr = err
+		case !chosen:
 			if images, err = Wanted(s, given); err != nil {
 				return last, err
 			}
+			chosen = true
 		}
-		last = Measure(s, images)
-		report(last)
-		if last.Done() {
-			return last, nil
+		if err == nil {
+			lastErr = nil
+			if img, why := quarantined(s, images); img != "" {
+				return last, fmt.Errorf("image %s is quarantined (%s): it will not reach the nodes before its retry", img, why)
+			}
+			last = Measure(s, images)
+			report(last)
+			if last.Done() {
+				return last, nil
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return last, fmt.Errorf("%w: %s", ErrTimeout, last)
+			return last, timedOut(last, lastErr)
 		case <-time.After(interval):
 		}
 	}
+}
+
+func timedOut(last Progress, lastErr error) error {
+	if lastErr != nil {
+		return fmt.Errorf("%w: %s; last error: %v", ErrTimeout, last, lastErr)
+	}
+	return fmt.Errorf("%w: %s", ErrTimeout, last)
 }
 
 // ProgressPrinter writes progress lines: rewritten in place on a terminal,

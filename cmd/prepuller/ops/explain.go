@@ -86,7 +86,9 @@ func Explain(ctx context.Context, c client.Reader, s *Snapshot, namespace, name 
 	}
 	var events corev1.EventList
 	if err := c.List(ctx, &events, client.InNamespace(namespace),
-		client.MatchingFields{"involvedObject.name": name}); err != nil {
+		// By UID too: JupyterHub reuses a user's pod name, and an
+		// earlier pod's events would speak for this one.
+		client.MatchingFields{"involvedObject.name": name, "involvedObject.uid": string(pod.UID)}); err != nil {
 		return ex, fmt.Errorf("listing events of pod %s/%s: %w", namespace, name, err)
 	}
 	ex.HeldAtStart = heldAtStart(events.Items, raw)

@@ -105,6 +105,12 @@ func Load(ctx context.Context, c client.Reader, namespace string, now time.Time)
 	for i := range pods.Items {
 		s.Inventory.UpsertPullerPod(&pods.Items[i])
 	}
+	// What the leader does to the set before it ranks it.
+	static, err := s.Config.Puller.StaticRefs()
+	if err != nil {
+		return nil, err
+	}
+	puller.Prepare(s.State, static, s.Inventory.SizeOf, now)
 
 	if s.Config.LeaderElection.Enabled {
 		var l coordinationv1.Lease

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"prepuller.dev/prepuller/pkg/imageref"
 	"prepuller.dev/prepuller/pkg/imageset"
 )
 
@@ -61,8 +60,10 @@ type Status struct {
 	Images  []Row   `json:"images"`
 }
 
-// BuildStatus evaluates the saved state with the configured rules, as the
-// leader would, and lays it over what the DaemonSet and the nodes show.
+// BuildStatus evaluates the saved state (prepared by Load as the leader
+// prepares it: configured images added, sizes from the nodes) with the
+// configured rules, as the leader would, and lays it over what the
+// DaemonSet and the nodes show.
 func BuildStatus(s *Snapshot) Status {
 	ev := s.State.Evaluate(s.Now, s.Rules)
 	pulled := map[string]bool{}
@@ -75,23 +76,6 @@ func BuildStatus(s *Snapshot) Status {
 	for _, e := range s.State.Entries() {
 		seen[e.Image] = true
 		st.Images = append(st.Images, s.row(e, ev.Decisions[e.Image], pulled[e.Image], eligible))
-	}
-	// Configured images the state does not hold yet: the leader adds
-	// them at its first sync.
-	for _, raw := range s.Config.Puller.StaticImages {
-		img, err := imageref.Normalize(raw)
-		if err != nil || seen[img] {
-			continue // the leader refuses such a configuration
-		}
-		seen[img] = true
-		r := Row{Image: img, Source: "configured", InDaemonSet: pulled[img], Eligible: eligible, Holders: s.Inventory.HolderCount(img)}
-		r.Size, _ = s.Inventory.SizeOf(img)
-		if r.InDaemonSet {
-			r.State, r.Reason = placement(r.Holders, eligible)
-		} else {
-			r.State, r.Reason = StateWaiting, "configured, not yet in the saved state"
-		}
-		st.Images = append(st.Images, r)
 	}
 	// Images the DaemonSet pulls that the state does not know (a lost
 	// state before the leader rebuilt it).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,9 +13,10 @@ import (
 	"prepuller.dev/prepuller/cmd/prepuller/ops"
 )
 
-// TestAwait waits for the default images (those the state says should be
-// everywhere: scipy, r-notebook, fading, and new, chosen but not written)
-// while the nodes pull them, and checks the progress lines.
+// TestAwait waits for the default images (those the leader would put
+// everywhere: scipy, r-notebook, fading, new (chosen but not written) and
+// the configured base-notebook, not yet in the saved state) while the
+// nodes pull them, and checks the progress lines.
 func TestAwait(t *testing.T) {
 	ctx := context.Background()
 	const ns = "await"
@@ -28,13 +30,15 @@ func TestAwait(t *testing.T) {
 	// Each check lets one more node pull: the nodes change between polls,
 	// as kubelets report them.
 	steps := []func(){
-		func() { setNode(ctx, t, "await-0", ns, []string{scipy, rnb, fading, newer}) },
-		func() { setNode(ctx, t, "await-1", ns, []string{scipy, rnb, fading, newer}) },
-		func() { setNode(ctx, t, "await-2", ns, []string{scipy, rnb, fading, newer}) },
+		func() { setNode(ctx, t, "await-0", ns, []string{scipy, rnb, fading, newer, base}) },
+		func() { setNode(ctx, t, "await-1", ns, []string{scipy, rnb, fading, newer, base}) },
+		func() { setNode(ctx, t, "await-2", ns, []string{scipy, rnb, fading, newer, base}) },
 	}
 	var out bytes.Buffer
 	pp := ops.NewProgressPrinter(&out, false)
 	var seen []string
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	p, err := ops.Await(ctx, load, nil, time.Millisecond, func(p ops.Progress) {
 		pp.Report(p)
 		seen = append(seen, p.String())
@@ -50,9 +54,9 @@ func TestAwait(t *testing.T) {
 		t.Errorf("Await returned %v, not done", p)
 	}
 	want := []string{
-		"0/3 nodes, 3 images pending",
-		"1/3 nodes, 3 images pending",
-		"2/3 nodes, 3 images pending",
+		"0/3 nodes, 4 images pending",
+		"1/3 nodes, 4 images pending",
+		"2/3 nodes, 4 images pending",
 		"3/3 nodes, 0 images pending",
 	}
 	if diff := cmp.Diff(want, seen); diff != "" {
@@ -79,5 +83,18 @@ func TestAwaitTimeout(t *testing.T) {
 	}
 	if _, err := ops.Await(context.Background(), load, []string{"UPPER/Case::bad"}, time.Millisecond, func(ops.Progress) {}); err == nil {
 		t.Error("Await with an invalid image: want an error")
+	}
+}
+
+// TestAwaitNothingToWaitFor: in a namespace without prepuller's state and
+// DaemonSet (a wrong -n), waiting for the default images is an error, not
+// an instant success a hook would take for "pulled".
+func TestAwaitNothingToWaitFor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	load := func(ctx context.Context) (*ops.Snapshot, error) { return ops.Load(ctx, k8s, "default", t0) }
+	_, err := ops.Await(ctx, load, nil, time.Millisecond, func(ops.Progress) {})
+	if err == nil || errors.Is(err, ops.ErrTimeout) || !strings.Contains(err.Error(), "nothing to wait for") {
+		t.Fatalf("Await in an empty namespace = %v, want a 'nothing to wait for' error", err)
 	}
 }

@@ -29,6 +29,7 @@ const (
 	scipy    = "docker.io/jupyter/scipy-notebook:2024-01-15"
 	rnb      = "docker.io/jupyter/r-notebook:2024-01-15"
 	newer    = "quay.io/hub/new:1"
+	base     = "docker.io/jupyter/base-notebook:2024-01-15" // puller.staticImages
 	solo     = "quay.io/hub/solo:1"
 	broken   = "quay.io/hub/broken:1"
 	fading   = "quay.io/hub/fading:1"
