@@ -9,6 +9,9 @@ import (
 // user pods is the configuration's userPods section (userpod.Options),
 // shared with the puller.
 type Options struct {
+	// Host is the address the webhook server binds to; empty: every
+	// address (in a pod, what the Service reaches). Tests bind loopback.
+	Host string `json:"host,omitempty"`
 	// Port the webhook server listens on.
 	Port int `json:"port"`
 	// CertDir holds tls.crt and tls.key; they are reloaded when they change.

@@ -50,6 +50,7 @@ func (c *Cluster) PrepullerConfig(namespace string) (config.Config, error) {
 	cfg.Namespace = namespace
 	cfg.MetricsBindAddress = "0"
 	cfg.HealthProbeBindAddress = probe
+	cfg.Webhook.Host = "127.0.0.1" // every server a test starts listens on loopback
 	cfg.Webhook.Port = hooks.LocalServingPort
 	cfg.Webhook.CertDir = hooks.LocalServingCertDir
 	cfg.Certs.Mode = certs.ModeFiles

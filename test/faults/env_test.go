@@ -114,7 +114,7 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 			"logFormat":              "json",
 			"metricsBindAddress":     "0",
 			"healthProbeBindAddress": probe,
-			"webhook":                map[string]any{"port": portN, "certDir": certDir},
+			"webhook":                map[string]any{"host": "127.0.0.1", "port": portN, "certDir": certDir},
 			"certs":                  map[string]any{"mode": "self-signed", "dnsNames": []string{"localhost"}},
 			"puller":                 map[string]any{"writeInterval": writeInterval.String(), "rolloutWait": "0s"},
 		}

@@ -68,6 +68,7 @@ func New(restConfig *rest.Config, cfg config.Config, seams Seams) (*Prepuller, e
 		tlsOpts = append(tlsOpts, opt)
 	}
 	gate := &certGatedServer{Server: crwebhook.NewServer(crwebhook.Options{
+		Host:    cfg.Webhook.Host,
 		Port:    cfg.Webhook.Port,
 		CertDir: cfg.Webhook.CertDir,
 		TLSOpts: tlsOpts,
