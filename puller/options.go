@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"prepuller.dev/prepuller/pkg/imageref"
+	"prepuller.dev/prepuller/puller/placement"
 	"prepuller.dev/prepuller/puller/policy"
 	"prepuller.dev/prepuller/puller/pullsecrets"
 )
@@ -89,6 +90,9 @@ type Options struct {
 	// QuarantineMaxBackoff.
 	QuarantineBackoff    metav1Duration `json:"quarantineBackoff"`
 	QuarantineMaxBackoff metav1Duration `json:"quarantineMaxBackoff"`
+	// Placement decides how many and which nodes pull each learned image
+	// (docs/placement.md).
+	Placement placement.Options `json:"placement"`
 }
 
 // MaxMaxImages caps puller.maxImages. Every image is an init container of
@@ -127,6 +131,7 @@ func DefaultOptions() Options {
 		FailureMinNodes:      2,
 		QuarantineBackoff:    duration(30 * time.Minute),
 		QuarantineMaxBackoff: duration(24 * time.Hour),
+		Placement:            placement.DefaultOptions(),
 	}
 }
 
@@ -215,6 +220,9 @@ func (o Options) Validate() error {
 		for _, e := range validation.IsDNS1123Subdomain(s) {
 			errs = append(errs, fmt.Errorf("puller.pullSecrets[%d]: %q: %s", i, s, e))
 		}
+	}
+	if err := o.Placement.Validate("puller.placement"); err != nil {
+		errs = append(errs, err)
 	}
 	if err := o.MirrorPullSecrets.Validate("puller.mirrorPullSecrets"); err != nil {
 		errs = append(errs, err)
