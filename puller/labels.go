@@ -2,6 +2,7 @@ package puller
 
 import (
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 )
 
 // Labels prepuller puts on what it owns. Ownership is by label, not owner
@@ -33,9 +34,40 @@ func objectLabels(opts Options) map[string]string {
 	return l
 }
 
-// PodSelector selects the puller DaemonSet's pods in prepuller's namespace.
-// The inventory reads their init container statuses, and the manager's
-// cache holds only these pods from that namespace.
+// PlacedName names the placed puller DaemonSet (puller.placement.mode
+// demand): the puller DaemonSet's name with "-placed".
+func PlacedName(opts Options) string { return opts.DaemonSetName + placedSuffix }
+
+const placedSuffix = "-placed"
+
+// placedSelectorLabels select the placed puller pods; like selectorLabels,
+// never change them.
+func placedSelectorLabels(opts Options) map[string]string {
+	l := selectorLabels(opts)
+	l[labelPuller] = PlacedName(opts)
+	return l
+}
+
+func placedObjectLabels(opts Options) map[string]string {
+	l := placedSelectorLabels(opts)
+	l[labelManagedBy] = nameValue
+	return l
+}
+
+// PodSelector selects the pods of both puller DaemonSets (the puller
+// DaemonSet and the placed one) in prepuller's namespace. The inventory
+// reads their container statuses, and the manager's cache holds only these
+// pods from that namespace.
 func PodSelector(opts Options) labels.Selector {
-	return labels.SelectorFromSet(selectorLabels(opts))
+	req, err := labels.NewRequirement(labelPuller, selection.In, []string{opts.DaemonSetName, PlacedName(opts)})
+	if err != nil {
+		// Validate checked the name, which is a label value here.
+		return labels.SelectorFromSet(selectorLabels(opts))
+	}
+	return labels.SelectorFromSet(map[string]string{labelName: nameValue, labelComponent: componentValue}).Add(*req)
+}
+
+// placedPodSelector selects the placed puller pods only.
+func placedPodSelector(opts Options) labels.Selector {
+	return labels.SelectorFromSet(placedSelectorLabels(opts))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -51,6 +52,12 @@ func wakeHandler[T client.Object](key reconcile.Request) handler.TypedEventHandl
 // holds only those today, but the reconciler must not depend on it.
 func (r *reconciler) isPullerPod(p *corev1.Pod) bool {
 	return p.Namespace == r.ns && r.pullerSel.Matches(labels.Set(p.Labels))
+}
+
+// isOwnDaemonSet filters the leader's cache of DaemonSets (every one in
+// prepuller's namespace) to the puller's two.
+func (r *reconciler) isOwnDaemonSet(ds *appsv1.DaemonSet) bool {
+	return ds.Namespace == r.ns && (ds.Name == r.opts.DaemonSetName || ds.Name == PlacedName(r.opts))
 }
 
 // learnable: a live user pod prepuller looks at. Pods the webhook leaves

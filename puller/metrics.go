@@ -16,6 +16,9 @@ type pullerMetrics struct {
 	imagesByState         *prometheus.GaugeVec
 	nodeShare             *prometheus.GaugeVec
 	daemonSetWrites       *prometheus.CounterVec
+	placedWrites          *prometheus.CounterVec
+	placementNodes        prometheus.Gauge
+	placementPending      prometheus.Gauge
 	writesHeld            *prometheus.CounterVec
 	stateWrites           prometheus.Counter
 	stateErrors           prometheus.Counter
@@ -49,6 +52,18 @@ func newPullerMetrics(reg prometheus.Registerer) (*pullerMetrics, error) {
 			Name: "prepuller_puller_daemonset_writes_total",
 			Help: "Writes of the puller DaemonSet by operation (create, update, recreate).",
 		}, []string{"op"}),
+		placedWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prepuller_puller_placed_writes_total",
+			Help: "Writes of placement (puller.placement.mode demand) by operation: daemonset_create, daemonset_update, daemonset_recreate (the placed puller DaemonSet), pod_patch (a placed puller pod's slot images changed in place), pod_delete (a placed puller pod that cannot change in place).",
+		}, []string{"op"}),
+		placementNodes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "prepuller_puller_placed_nodes",
+			Help: "Eligible nodes with a placed puller pod at the last placement.",
+		}),
+		placementPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "prepuller_puller_placed_pending_writes",
+			Help: "Placed puller pods that need a write but wait for the next sync (puller.placement.maxPodWritesPerSync).",
+		}),
 		writesHeld: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "prepuller_puller_daemonset_writes_held_total",
 			Help: "Syncs that needed a DaemonSet write but held it, by reason: window (puller.writeInterval since the last write) or rollout (the previous rollout is still replacing puller pods, up to puller.rolloutWait).",
@@ -119,6 +134,9 @@ func newPullerMetrics(reg prometheus.Registerer) (*pullerMetrics, error) {
 	m.nodeShare = promutil.Add(r, m.nodeShare)
 	m.daemonSetWrites = promutil.Add(r, m.daemonSetWrites)
 	m.writesHeld = promutil.Add(r, m.writesHeld)
+	m.placedWrites = promutil.Add(r, m.placedWrites)
+	m.placementNodes = promutil.Add(r, m.placementNodes)
+	m.placementPending = promutil.Add(r, m.placementPending)
 	m.stateWrites = promutil.Add(r, m.stateWrites)
 	m.stateErrors = promutil.Add(r, m.stateErrors)
 	m.installFailing = promutil.Add(r, m.installFailing)

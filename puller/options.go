@@ -224,6 +224,10 @@ func (o Options) Validate() error {
 	if err := o.Placement.Validate("puller.placement"); err != nil {
 		errs = append(errs, err)
 	}
+	if n := len(o.DaemonSetName) + len(placedSuffix); o.Placement.Mode == placement.ModeDemand && n > validation.DNS1123LabelMaxLength {
+		// The placed DaemonSet's name is a label value too.
+		errs = append(errs, fmt.Errorf("puller.daemonSetName: %q is too long for its placed DaemonSet %q (%d characters, at most %d)", o.DaemonSetName, PlacedName(o), n, validation.DNS1123LabelMaxLength))
+	}
 	if err := o.MirrorPullSecrets.Validate("puller.mirrorPullSecrets"); err != nil {
 		errs = append(errs, err)
 	}

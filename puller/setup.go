@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -39,6 +38,9 @@ type NodeInventory interface {
 	HolderCount(image string) int
 	// EligibleNodes is the number of nodes user pods may run on.
 	EligibleNodes() int
+	// NodeImages are the images a node holds, and whether user pods may
+	// run there (placement).
+	NodeImages(node string) ([]string, bool)
 }
 
 // Deps are what Setup needs besides options.
@@ -105,7 +107,7 @@ func Setup(mgr manager.Manager, opts Options, deps Deps) (imageset.Recorder, err
 			return nil
 		})).
 		WatchesRawSource(source.Kind(leaderCache, &corev1.Pod{}, r.userPodHandler())).
-		WatchesRawSource(source.Kind(leaderCache, &appsv1.DaemonSet{}, wakeHandler[*appsv1.DaemonSet](r.key()))).
+		WatchesRawSource(source.Kind(leaderCache, &appsv1.DaemonSet{}, wakeHandler[*appsv1.DaemonSet](r.key()), predicate.NewTypedPredicateFuncs(r.isOwnDaemonSet))).
 		WatchesRawSource(source.Kind(mgr.GetCache(), &corev1.Pod{}, wakeHandler[*corev1.Pod](r.key()), predicate.NewTypedPredicateFuncs(r.isPullerPod))).
 		Complete(r)
 	if err != nil {
@@ -188,9 +190,12 @@ func leaderCacheOptions(mgr manager.Manager, opts Options, deps Deps) cache.Opti
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}: podCfg,
+			// Both puller DaemonSets, by name: a field selector matches
+			// one name, so the namespace's DaemonSets are cached and the
+			// watch filters by name (isOwnDaemonSet). A label selector
+			// would lose a DaemonSet whose labels were edited.
 			&appsv1.DaemonSet{}: {
 				Namespaces: map[string]cache.Config{deps.Namespace: {}},
-				Field:      fields.OneTermEqualSelector("metadata.name", opts.DaemonSetName),
 			},
 		},
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -106,10 +107,55 @@ func (r *reconciler) recover(ctx context.Context) error {
 		// ranks rather than not at all.
 		logf.FromContext(ctx).Error(err, "Ignoring the puller DaemonSet's tallies; recovered images rank as used by one user")
 	}
+	images := render.Images(live)
+	if r.demandMode() {
+		placed, err := r.getDaemonSetNamed(ctx, r.reader, PlacedName(r.opts))
+		if err != nil {
+			return err
+		}
+		images = recoverPlaced(images, placed, tallies, r.opts.PauseImage)
+	}
 	r.set = imageset.New()
 	r.set.SetOwnNamespace(r.ns)
-	r.set.Recover(render.Images(live), tallies, r.clock.Now())
+	r.set.Recover(images, tallies, r.clock.Now())
 	return nil
+}
+
+// recoverPlaced adds what demand mode keeps outside the puller DaemonSet:
+// the placed DaemonSet's template slots (the most placed images), then
+// every other image the tallies record (every image placed at the last
+// write of the tallies), most users first.
+func recoverPlaced(images []string, placed *appsv1.DaemonSet, tallies map[string]imageset.Tally, pause string) []string {
+	seen := map[string]bool{}
+	for _, img := range images {
+		seen[img] = true
+	}
+	add := func(img string) {
+		if img != "" && !seen[img] {
+			seen[img] = true
+			images = append(images, img)
+		}
+	}
+	if placed != nil {
+		for _, img := range render.SlotImages(&placed.Spec.Template.Spec, pause) {
+			add(img)
+		}
+	}
+	rest := make([]string, 0, len(tallies))
+	for img := range tallies {
+		rest = append(rest, img)
+	}
+	sort.Slice(rest, func(a, b int) bool {
+		ta, tb := tallies[rest[a]], tallies[rest[b]]
+		if ta.Users != tb.Users {
+			return ta.Users > tb.Users
+		}
+		return rest[a] < rest[b]
+	})
+	for _, img := range rest {
+		add(img)
+	}
+	return images
 }
 
 // persist saves the state, and when it cannot, says so (log, a Warning

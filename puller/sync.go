@@ -72,7 +72,7 @@ func (r *reconciler) sync(ctx context.Context, now time.Time) (time.Time, error)
 
 	ev := r.set.Evaluate(now, r.opts.rules(r.policy.Allowed, live))
 	r.reportHolds(now, ev, live)
-	desired, err := r.render(ev.Active, live)
+	desired, err := r.render(r.everywhere(ev.Active), live)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -91,7 +91,7 @@ func (r *reconciler) sync(ctx context.Context, now time.Time) (time.Time, error)
 			r.m.writesHeld.WithLabelValues(why).Inc()
 			r.updateMetrics(ev)
 			r.persist(ctx, now, ev, live)
-			return until, nil
+			return r.placeToo(ctx, now, ev, until)
 		}
 	}
 	if write {
@@ -129,7 +129,24 @@ func (r *reconciler) sync(ctx context.Context, now time.Time) (time.Time, error)
 		log.Info("Wrote puller DaemonSet", "images", len(ev.Active), "generation", written.Generation)
 	}
 	r.updateMetrics(ev)
-	return time.Time{}, nil
+	return r.placeToo(ctx, now, ev, time.Time{})
+}
+
+// placeToo runs placement in demand mode, after the state is saved (a
+// placement that fails loses no image), and returns the earlier of until
+// and when placement wants to run again.
+func (r *reconciler) placeToo(ctx context.Context, now time.Time, ev imageset.Evaluation, until time.Time) (time.Time, error) {
+	if !r.demandMode() {
+		return until, nil
+	}
+	again, err := r.place(ctx, now, ev)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if until.IsZero() || (!again.IsZero() && again.Before(until)) {
+		return again, nil
+	}
+	return until, nil
 }
 
 // holdWrite says until when a needed DaemonSet write must wait, and why;
@@ -248,20 +265,24 @@ func (r *reconciler) reportInstall(ctx context.Context, f *quarantine.Failure, l
 // every sync, the uncached reader when loading or recovering the state.
 // The object may be shared with the cache: never modify it.
 func (r *reconciler) getDaemonSet(ctx context.Context, rd client.Reader) (*appsv1.DaemonSet, error) {
+	return r.getDaemonSetNamed(ctx, rd, r.opts.DaemonSetName)
+}
+
+// getDaemonSetNamed reads one of the puller's DaemonSets; nil when absent.
+func (r *reconciler) getDaemonSetNamed(ctx context.Context, rd client.Reader, name string) (*appsv1.DaemonSet, error) {
 	var ds appsv1.DaemonSet
-	err := rd.Get(ctx, types.NamespacedName{Namespace: r.ns, Name: r.opts.DaemonSetName}, &ds)
+	err := rd.Get(ctx, types.NamespacedName{Namespace: r.ns, Name: name}, &ds)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading puller DaemonSet: %w", err)
+		return nil, fmt.Errorf("reading DaemonSet %s: %w", name, err)
 	}
 	return &ds, nil
 }
 
 // render builds the desired DaemonSet for the active images.
 func (r *reconciler) render(active []*imageset.Entry, live *appsv1.DaemonSet) (*appsv1.DaemonSet, error) {
-	secrets := append(slices.Clone(r.opts.PullSecrets), r.opts.MirrorPullSecrets.Names...)
 	images := make([]render.Image, 0, len(active))
 	for _, e := range active {
 		policy := corev1.PullIfNotPresent
@@ -271,7 +292,16 @@ func (r *reconciler) render(active []*imageset.Entry, live *appsv1.DaemonSet) (*
 		images = append(images, render.Image{Image: e.Image, PullPolicy: policy})
 		r.warnForeignSecrets(e, live)
 	}
-	ds, err := render.DaemonSet(render.Input{
+	ds, err := render.DaemonSet(r.renderInput(images))
+	if err != nil {
+		return nil, fmt.Errorf("rendering puller DaemonSet: %w", err)
+	}
+	return ds, nil
+}
+
+// renderInput is what both puller DaemonSets are rendered from.
+func (r *reconciler) renderInput(images []render.Image) render.Input {
+	return render.Input{
 		Name:              r.opts.DaemonSetName,
 		Namespace:         r.ns,
 		Labels:            objectLabels(r.opts),
@@ -280,17 +310,13 @@ func (r *reconciler) render(active []*imageset.Entry, live *appsv1.DaemonSet) (*
 		NoopPath:          r.opts.NoopPath,
 		PauseImage:        r.opts.PauseImage,
 		Images:            images,
-		PullSecrets:       secrets,
+		PullSecrets:       append(slices.Clone(r.opts.PullSecrets), r.opts.MirrorPullSecrets.Names...),
 		Tolerations:       r.opts.Tolerations,
 		NodeSelector:      r.opts.NodeSelector,
 		NodeAffinity:      r.opts.NodeAffinity,
 		PriorityClassName: r.opts.PriorityClassName,
 		MaxUnavailable:    r.opts.MaxUnavailable,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("rendering puller DaemonSet: %w", err)
 	}
-	return ds, nil
 }
 
 // warnForeignSecrets says, once per secret name, that a pull secret from

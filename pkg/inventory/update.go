@@ -347,13 +347,14 @@ func union(fromStatus []string, fromPods map[string][]string) []string {
 }
 
 // pulledImages lists the normalized spec images of the init containers that
-// terminated with exit code 0, sorted. Every such container counts, the
+// terminated with exit code 0 and of the slot containers running their
+// spec's image (render.Pull.Pulled), sorted. Every such container counts, the
 // install container and ones the puller did not render included: whatever
 // ran is on the node.
 func pulledImages(p *corev1.Pod, norm *imageref.Cache) []string {
 	var out []string
-	for pull := range render.PodPulls(&p.Spec, p.Status.InitContainerStatuses, norm) {
-		if st := pull.Status; pull.Valid && st != nil && st.State.Terminated != nil && st.State.Terminated.ExitCode == 0 {
+	for pull := range render.AllPulls(p, "", norm) {
+		if pull.Pulled(norm) {
 			out = append(out, pull.Image)
 		}
 	}

@@ -76,7 +76,7 @@ func DetectWith(pods []corev1.Pod, minNodes int, norm *imageref.Cache) Report {
 		if node == "" {
 			node = p.Name
 		}
-		for pull := range render.PodPulls(&p.Spec, p.Status.InitContainerStatuses, norm) {
+		for pull := range render.AllPulls(p, "", norm) {
 			st := pull.Status
 			if st == nil {
 				continue
@@ -84,11 +84,11 @@ func DetectWith(pods []corev1.Pod, minNodes int, norm *imageref.Cache) Report {
 			// An invalid reference keeps its raw name, so the report
 			// still says which image fails.
 			img := pull.Image
-			if t := st.State.Terminated; t != nil && t.ExitCode == 0 {
+			if t := st.State.Terminated; (t != nil && t.ExitCode == 0) || pull.Pulled(norm) {
 				rep.Pulled[img] = true
 				continue
 			}
-			reason := failure(*st)
+			reason := failure(*st, pull.Slot)
 			if reason != "" && pull.Install {
 				install[node], installImage = reason, img
 				continue
@@ -135,12 +135,17 @@ func summarize(img string, nodes map[string]string) Failure {
 	return f
 }
 
-func failure(st corev1.ContainerStatus) string {
+func failure(st corev1.ContainerStatus, slot bool) string {
 	if w := st.State.Waiting; w != nil && failureReasons[w.Reason] {
 		return w.Reason
 	}
 	if t := st.State.Terminated; t != nil && t.ExitCode != 0 {
 		return fmt.Sprintf("exit code %d", t.ExitCode)
+	}
+	if slot {
+		// A slot's last termination is the kubelet stopping it to run
+		// another image (killed, not failed).
+		return ""
 	}
 	if t := st.LastTerminationState.Terminated; t != nil && t.ExitCode != 0 && st.State.Running == nil {
 		return fmt.Sprintf("exit code %d", t.ExitCode)

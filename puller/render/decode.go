@@ -21,9 +21,32 @@ type Pull struct {
 	// Install marks the install container (InstallContainerName): its image
 	// is prepuller's own, not one the puller pulls for users.
 	Install bool
+	// Slot marks a slot container of a placed puller pod (SlotPrefix), a
+	// running container rather than an init container.
+	Slot bool
 	// Status is the kubelet's status of the container; nil when there is
 	// none (always, for a DaemonSet template).
 	Status *corev1.ContainerStatus
+}
+
+// Pulled reports whether the kubelet has the container's image on the
+// node: an init container that exited 0, or a slot container running the
+// image its spec names now (after an in-place change the status names the
+// old image until the new one runs; a status image that is not a valid
+// reference, an image ID, is taken as the spec's).
+func (p Pull) Pulled(norm *imageref.Cache) bool {
+	st := p.Status
+	if st == nil || !p.Valid {
+		return false
+	}
+	if !p.Slot {
+		return st.State.Terminated != nil && st.State.Terminated.ExitCode == 0
+	}
+	if st.State.Running == nil {
+		return false
+	}
+	img, err := norm.Normalize(st.Image)
+	return err != nil || img == p.Image
 }
 
 // Rendered reports whether DaemonSet would have made this container to pull
@@ -51,6 +74,44 @@ func PodPulls(spec *corev1.PodSpec, statuses []corev1.ContainerStatus, norm *ima
 				p.Image, p.Valid = img, true
 			}
 			if !yield(p) {
+				return
+			}
+		}
+	}
+}
+
+// SlotPulls yields the slot containers of a placed puller pod that hold an
+// image (not pause), each with its status from statuses (the pod's
+// container statuses), matched by name.
+func SlotPulls(spec *corev1.PodSpec, statuses []corev1.ContainerStatus, pause string, norm *imageref.Cache) iter.Seq[Pull] {
+	return func(yield func(Pull) bool) {
+		for i := range spec.Containers {
+			c := &spec.Containers[i]
+			if slotIndex(c.Name) < 0 || c.Image == pause {
+				continue
+			}
+			p := Pull{Container: c.Name, Image: c.Image, Slot: true, Status: statusOf(statuses, i, c.Name)}
+			if img, err := norm.Normalize(c.Image); err == nil {
+				p.Image, p.Valid = img, true
+			}
+			if !yield(p) {
+				return
+			}
+		}
+	}
+}
+
+// AllPulls yields a puller pod's init containers (PodPulls), then its slot
+// containers (SlotPulls): everything either kind of puller pod pulls.
+func AllPulls(p *corev1.Pod, pause string, norm *imageref.Cache) iter.Seq[Pull] {
+	return func(yield func(Pull) bool) {
+		for pull := range PodPulls(&p.Spec, p.Status.InitContainerStatuses, norm) {
+			if !yield(pull) {
+				return
+			}
+		}
+		for pull := range SlotPulls(&p.Spec, p.Status.ContainerStatuses, pause, norm) {
+			if !yield(pull) {
 				return
 			}
 		}

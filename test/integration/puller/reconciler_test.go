@@ -34,8 +34,9 @@ func (p *panickyInventory) SizeOf(string) (int64, bool) {
 	}
 	return 0, false
 }
-func (p *panickyInventory) HolderCount(string) int { return 0 }
-func (p *panickyInventory) EligibleNodes() int     { return 0 }
+func (p *panickyInventory) HolderCount(string) int             { return 0 }
+func (p *panickyInventory) EligibleNodes() int                 { return 0 }
+func (p *panickyInventory) NodeImages(string) ([]string, bool) { return nil, false }
 
 // A panic in a sync is recovered and retried with backoff: the process (and
 // with it every replica's webhook) keeps running and the next sync writes
