@@ -39,6 +39,22 @@ func installFailing(node, reason string) *builder.PodWrapper {
 	return w
 }
 
+// slotPod is a placed puller pod on node whose slot-00 runs the good
+// image and whose slot-01 has status st (its spec image is st.Image).
+func slotPod(node string, st corev1.ContainerStatus) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "placed-" + node, Namespace: "prepuller"},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{
+			{Name: "slot-00", Image: good},
+			{Name: "slot-01", Image: st.Image},
+		}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{
+			{Name: "slot-00", Image: good, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
+			st,
+		}},
+	}
+}
+
 func TestDetect(t *testing.T) {
 	cases := map[string]struct {
 		pods        []*corev1.Pod
@@ -102,6 +118,19 @@ func TestDetect(t *testing.T) {
 			minNodes:    1,
 			wantFailing: map[string][]string{},
 			wantPulled:  []string{"ghcr.io/prepuller/prepuller:1", good},
+		},
+		"slots: a back-off fails, a slot restarted for another image does not": {
+			pods: []*corev1.Pod{slotPod("n1", corev1.ContainerStatus{Name: "slot-01", Image: bad, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}}),
+				slotPod("n2", corev1.ContainerStatus{Name: "slot-01", Image: bad, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull"}}}),
+				// Killed (137) to run the new image, which is being pulled.
+				slotPod("n3", corev1.ContainerStatus{Name: "slot-01", Image: good, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}},
+					LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137}}}),
+				slotPod("n4", corev1.ContainerStatus{Name: "slot-01", Image: good, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}},
+					LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137}}}),
+			},
+			minNodes:    2,
+			wantFailing: map[string][]string{bad: {"n1", "n2"}},
+			wantPulled:  []string{good},
 		},
 		"no pods": {minNodes: 2, wantFailing: map[string][]string{}},
 		"install container cannot be pulled": {
