@@ -57,6 +57,8 @@ func TestRBAC(t *testing.T) {
 		"get its Secret":                {verb: "get", resource: "secrets", namespace: "prepuller", name: "prepuller-webhook-tls"},
 		"update its Secret":             {verb: "update", resource: "secrets", namespace: "prepuller", name: "prepuller-webhook-tls"},
 		"watch Secrets at home":         {verb: "watch", resource: "secrets", namespace: "prepuller"},
+		"patch a placed puller pod":     {verb: "patch", resource: "pods", namespace: "prepuller", name: "prepuller-puller-placed-x1"},
+		"delete a placed puller pod":    {verb: "delete", resource: "pods", namespace: "prepuller", name: "prepuller-puller-placed-x1"},
 	}
 	refused := map[string]access{
 		"Secrets elsewhere":                 {verb: "get", resource: "secrets", namespace: "jhub", name: "hub"},
@@ -77,6 +79,8 @@ func TestRBAC(t *testing.T) {
 		"Leases elsewhere":                  {verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: "kube-system", name: "kube-scheduler"},
 		"creating pods":                     {verb: "create", resource: "pods", namespace: "jhub"},
 		"deleting pods":                     {verb: "delete", resource: "pods", namespace: "jhub", name: "jupyter-ada"},
+		"patching user pods":                {verb: "patch", resource: "pods", namespace: "jhub", name: "jupyter-ada"},
+		"creating pods at home":             {verb: "create", resource: "pods", namespace: "prepuller"},
 		"evicting pods":                     {verb: "create", resource: "pods", subresource: "eviction", namespace: "jhub", name: "jupyter-ada"},
 		"other webhook configurations":      {verb: "update", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: "istio-sidecar-injector"},
 		"deleting its webhook config":       {verb: "delete", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: "prepuller"},
