@@ -66,6 +66,20 @@ type testImages struct {
 	users     []userImage // several sizes, smallest first
 	missing   string      // never pushed
 	failover  string      // first used by TestLeaderFailover
+	placed    string      // first used by TestDemandPlacementInPlace
+}
+
+// userImageOf is a runnable shell-less user image: random layers, then the
+// pause program's layers as its entrypoint.
+func userImageOf(layers int, size int64, pauseLayers []v1.Layer) (v1.Image, error) {
+	img, err := image.ShellLess(layers, size)
+	if err != nil {
+		return nil, err
+	}
+	if img, err = mutate.AppendLayers(img, pauseLayers...); err != nil {
+		return nil, err
+	}
+	return mutate.Config(img, v1.Config{Entrypoint: []string{"/program"}})
 }
 
 // Sizes of the user images: layers × bytes per layer (random, so
@@ -109,14 +123,8 @@ func pushImages(ctx context.Context, r *registry) (testImages, error) {
 		return ti, err
 	}
 	for _, s := range userImageShapes {
-		img, err := image.ShellLess(s.layers, s.size)
+		img, err := userImageOf(s.layers, s.size, pauseLayers)
 		if err != nil {
-			return ti, err
-		}
-		if img, err = mutate.AppendLayers(img, pauseLayers...); err != nil {
-			return ti, err
-		}
-		if img, err = mutate.Config(img, v1.Config{Entrypoint: []string{"/program"}}); err != nil {
 			return ti, err
 		}
 		ref := fmt.Sprintf("%s/%s:v1", r.host, s.name)
@@ -132,6 +140,14 @@ func pushImages(ctx context.Context, r *registry) (testImages, error) {
 			total += l.Size
 		}
 		ti.users = append(ti.users, userImage{Ref: ref, Layers: s.layers, Bytes: total})
+	}
+	placed, err := userImageOf(1, 6<<20, pauseLayers)
+	if err != nil {
+		return ti, err
+	}
+	ti.placed = r.host + "/notebook-placed:v1"
+	if err := r.push(ctx, ti.placed, placed); err != nil {
+		return ti, err
 	}
 	fo, err := image.ShellLess(1, 2<<20)
 	if err != nil {

@@ -78,6 +78,9 @@ type results struct {
 	// LateNodePulledSeconds: to its puller pod's init containers all
 	// terminated with exit 0.
 	LateNodePulledSeconds float64 `json:"lateNodePulledSeconds,omitempty"`
+	// PlacedInPlaceSeconds: in demand mode, from a new image's first user
+	// pod to a slot running it on every node, listed by every kubelet.
+	PlacedInPlaceSeconds float64 `json:"placedInPlaceSeconds,omitempty"`
 	// Failover: the leader pod force-deleted during a burst of creates.
 	FailoverCreates      int     `json:"failoverCreates,omitempty"`
 	FailoverAnswered     int     `json:"failoverAnsweredByWebhook,omitempty"`
