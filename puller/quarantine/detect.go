@@ -56,9 +56,10 @@ func Detect(pods []corev1.Pod, minNodes int) Report {
 	return DetectWith(pods, minNodes, nil)
 }
 
-// DetectWith reads the puller pods' init container statuses. An image is
-// failing when it fails on at least minNodes nodes, or on every puller pod
-// when there are fewer. Images are normalized through norm (nil: no memo);
+// DetectWith reads the puller pods' init container and slot statuses. An
+// image is failing when it fails on at least minNodes nodes, or on every
+// node that tries it when fewer do (a placed image may be on one node
+// only). Images are normalized through norm (nil: no memo);
 // the pods all name the same few images, so a cache parses each once.
 func DetectWith(pods []corev1.Pod, minNodes int, norm *imageref.Cache) Report {
 	rep := Report{Failing: map[string]Failure{}, Pulled: map[string]bool{}}
@@ -66,6 +67,9 @@ func DetectWith(pods []corev1.Pod, minNodes int, norm *imageref.Cache) Report {
 	install := map[string]string{}            // node -> reason
 	installImage := ""
 	live := 0
+	// Puller pods that name each image: one per node and DaemonSet, and
+	// the two DaemonSets never pull the same image.
+	tried := map[string]int{}
 	for i := range pods {
 		p := &pods[i]
 		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
@@ -77,13 +81,14 @@ func DetectWith(pods []corev1.Pod, minNodes int, norm *imageref.Cache) Report {
 			node = p.Name
 		}
 		for pull := range render.AllPulls(p, "", norm) {
+			// An invalid reference keeps its raw name, so the report
+			// still says which image fails.
+			img := pull.Image
+			tried[img]++
 			st := pull.Status
 			if st == nil {
 				continue
 			}
-			// An invalid reference keeps its raw name, so the report
-			// still says which image fails.
-			img := pull.Image
 			if t := st.State.Terminated; (t != nil && t.ExitCode == 0) || pull.Pulled(norm) {
 				rep.Pulled[img] = true
 				continue
@@ -101,16 +106,15 @@ func DetectWith(pods []corev1.Pod, minNodes int, norm *imageref.Cache) Report {
 			}
 		}
 	}
-	need := min(minNodes, live)
-	if need < 1 {
+	if min(minNodes, live) < 1 {
 		return rep
 	}
 	for img, nodes := range failing {
-		if len(nodes) >= need {
+		if len(nodes) >= min(minNodes, tried[img]) {
 			rep.Failing[img] = summarize(img, nodes)
 		}
 	}
-	if len(install) >= need {
+	if len(install) >= min(minNodes, live) {
 		f := summarize(installImage, install)
 		rep.Install = &f
 	}

@@ -55,6 +55,14 @@ func slotPod(node string, st corev1.ContainerStatus) *corev1.Pod {
 	}
 }
 
+// goodOnly is a puller pod that pulled the good image and names no other.
+func goodOnly(node string) *corev1.Pod {
+	return builder.MakePod("puller-"+node, "prepuller").Node(node).Phase(corev1.PodRunning).
+		InitContainer("install-noop", "ghcr.io/prepuller/prepuller:1").
+		InitContainer("pull-good", good).
+		InitDone("install-noop", 0).InitDone("pull-good", 0).Obj()
+}
+
 func TestDetect(t *testing.T) {
 	cases := map[string]struct {
 		pods        []*corev1.Pod
@@ -131,6 +139,15 @@ func TestDetect(t *testing.T) {
 			minNodes:    2,
 			wantFailing: map[string][]string{bad: {"n1", "n2"}},
 			wantPulled:  []string{good},
+		},
+		"an image placed on one node fails there: enough": {
+			pods: []*corev1.Pod{
+				slotPod("n1", corev1.ContainerStatus{Name: "slot-01", Image: bad, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}}),
+				goodOnly("n1"), goodOnly("n2"),
+			},
+			minNodes:    2,
+			wantFailing: map[string][]string{bad: {"n1"}},
+			wantPulled:  []string{"ghcr.io/prepuller/prepuller:1", good},
 		},
 		"no pods": {minNodes: 2, wantFailing: map[string][]string{}},
 		"install container cannot be pulled": {
