@@ -6,20 +6,38 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // A process naming a run's directory is a trace, and a stale one: a run
 // killed before its teardown leaves such processes behind.
 func TestRunProcessesAreStaleTraces(t *testing.T) {
 	dir := filepath.Join(os.TempDir(), RunDirPrefix+"tracetest")
-	cmd := exec.Command("sleep", "30", dir)
+	// The directory is sh's $0 (sleep would reject it as an argument and
+	// exit); the "; true" keeps sh from exec'ing sleep in its place.
+	cmd := exec.Command("sh", "-c", "sleep 30; true", dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // kill sleep with sh
 	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start sleep: %v", err)
+		t.Skipf("cannot start sh: %v", err)
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() }()
 
-	want := "process " + strconv.Itoa(cmd.Process.Pid) + " sleep"
+	// Start returns after fork; until the child has exec'd, its cmdline is
+	// still this test binary's. Wait for the exec, not for a fixed time.
+	cmdline := filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "cmdline")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		b, _ := os.ReadFile(cmdline)
+		if strings.Contains(string(b), dir) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sh never exec'd: cmdline %q", b)
+		}
+	}
+
+	want := "process " + strconv.Itoa(cmd.Process.Pid) + " sh"
 	traces := HostTraces{}
 	for _, p := range runProcesses() {
 		traces["process "+p] = true
