@@ -9,13 +9,21 @@
 // the program into an emptyDir shared with the others, without needing a
 // shell or cp in any image.
 //
+// "prepuller-noop -wait" runs until it is told to stop (SIGTERM or SIGINT)
+// and then exits 0. The slot containers of the placed puller DaemonSet
+// (demand placement) run it: a running container keeps its image safe
+// from the kubelet's image garbage collection, and a container that exited
+// would be restarted in a loop under the pod's restartPolicy Always.
+//
 // Build it with CGO_ENABLED=0.
 package main
 
 import (
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 )
 
 func main() {
@@ -25,7 +33,19 @@ func main() {
 			os.Exit(1)
 		}
 	}
+	if len(os.Args) == 2 && os.Args[1] == "-wait" {
+		wait()
+	}
 	// Any other arguments: nothing to do, on purpose.
+}
+
+// wait blocks until SIGTERM or SIGINT. The kubelet sends SIGTERM when it
+// stops the container (an image change in place, pod deletion); exiting
+// at once makes the image change fast, with no grace period to sit out.
+func wait() {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	<-stop
 }
 
 // install copies the running executable to dst, executable by everyone.

@@ -4,7 +4,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestInstallAndRun builds the program, installs it with -install as the
@@ -41,7 +43,37 @@ func TestInstallAndRun(t *testing.T) {
 			t.Errorf("running the copy with %q: err=%v output=%q, want exit 0 and no output", args, err, out)
 		}
 	}
+	waitForTerm(t, dst)
 	if err := exec.Command(bin, "-install", filepath.Join(dir, "missing", "noop")).Run(); err == nil {
 		t.Error("install into a missing directory succeeded, want a non-zero exit")
+	}
+}
+
+// waitForTerm runs the copy with -wait as a placed slot container does: it
+// must still be running after it had time to exit, and exit 0 on SIGTERM.
+func waitForTerm(t *testing.T, prog string) {
+	t.Helper()
+	cmd := exec.Command(prog, "-wait")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting -wait: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("-wait exited on its own (%v), want it to run until SIGTERM", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("-wait after SIGTERM: %v, want exit 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("-wait did not exit on SIGTERM")
 	}
 }
