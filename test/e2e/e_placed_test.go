@@ -57,7 +57,7 @@ func TestDemandPlacementInPlace(t *testing.T) {
 	}
 
 	start := time.Now()
-	p := userPod("erin", env.images.placed)
+	p := userPod("grace", env.images.placed)
 	if err := env.c.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestDemandPlacementInPlace(t *testing.T) {
 			}
 		}
 	}
-	waitPodRunning(ctx, t, "jupyter-erin")
+	waitPodRunning(ctx, t, "jupyter-grace")
 }
 
 // switchToDemand sets puller.placement in prepuller's configuration and
