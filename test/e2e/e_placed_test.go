@@ -23,7 +23,9 @@ const placedDaemonSet = pullerDaemonSet + "-placed"
 // restarts that one container, the pod is not recreated, and each node
 // lists the image. Headroom 100 asks for every node, so the test does not
 // depend on the demand of the earlier tests' pods (placement's choices are
-// tested in test/integration/puller).
+// tested in test/integration/puller), and 8 slots leave empty ones (running
+// the pause image) beside the earlier tests' images: with every slot taken
+// by an image with as much demand, a new image waits for a slot.
 func TestDemandPlacementInPlace(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -121,7 +123,7 @@ func switchToDemand(ctx context.Context, t *testing.T) {
 	if !strings.Contains(cfg, "\npuller:\n") || strings.Contains(cfg, "placement:") {
 		t.Fatalf("prepuller-config has no puller section to edit, or a placement already:\n%s", cfg)
 	}
-	cm.Data["config.yaml"] = strings.Replace(cfg, "\npuller:\n", "\npuller:\n  placement:\n    mode: demand\n    slotsPerNode: 4\n    headroom: 100\n", 1)
+	cm.Data["config.yaml"] = strings.Replace(cfg, "\npuller:\n", "\npuller:\n  placement:\n    mode: demand\n    slotsPerNode: 8\n    headroom: 100\n", 1)
 	if err := env.c.Update(ctx, &cm); err != nil {
 		t.Fatal(err)
 	}
