@@ -107,25 +107,27 @@ func (r *reconciler) recover(ctx context.Context) error {
 		// ranks rather than not at all.
 		logf.FromContext(ctx).Error(err, "Ignoring the puller DaemonSet's tallies; recovered images rank as used by one user")
 	}
-	images := render.Images(live)
+	var placed *appsv1.DaemonSet
 	if r.demandMode() {
-		placed, err := r.getDaemonSetNamed(ctx, r.reader, PlacedName(r.opts))
-		if err != nil {
+		if placed, err = r.getDaemonSetNamed(ctx, r.reader, PlacedName(r.opts)); err != nil {
 			return err
 		}
-		images = recoverPlaced(images, placed, tallies, r.opts.PauseImage)
 	}
+	images := recoverImages(render.Images(live), placed, tallies, r.opts.PauseImage)
 	r.set = imageset.New()
 	r.set.SetOwnNamespace(r.ns)
 	r.set.Recover(images, tallies, r.clock.Now())
 	return nil
 }
 
-// recoverPlaced adds what demand mode keeps outside the puller DaemonSet:
-// the placed DaemonSet's template slots (the most placed images), then
-// every other image the tallies record (every image placed at the last
-// write of the tallies), most users first.
-func recoverPlaced(images []string, placed *appsv1.DaemonSet, tallies map[string]imageset.Tally, pause string) []string {
+// recoverImages adds, after the puller DaemonSet's images, what is kept
+// outside its template: in demand mode the placed DaemonSet's template
+// slots (the most placed images), then every other image the tallies
+// record, most users first. The tallies are every image prepuller last
+// wrote (pulled or placed); they sit on the DaemonSet, not in its template,
+// so an image another client cut from the template while the state was
+// lost too is still recovered.
+func recoverImages(images []string, placed *appsv1.DaemonSet, tallies map[string]imageset.Tally, pause string) []string {
 	seen := map[string]bool{}
 	for _, img := range images {
 		seen[img] = true

@@ -45,13 +45,17 @@ type env struct {
 	replicas []*replica
 	proxy    *proxy
 	byAddr   map[string]*replica // webhook address -> replica
+	hooks    []string            // the replicas' webhook addresses
+	certDirs []string            // the replicas' certificate directories
 	spawner  *spawner
 	writes   *writes
 	dsName   string
 	cmName   string
 }
 
-func startEnv(ctx context.Context, t *testing.T) *env {
+// startEnv starts everything; with spawn the spawner runs at spawnRate
+// until the test ends.
+func startEnv(ctx context.Context, t testing.TB, spawn bool) *env {
 	t.Helper()
 	if _, err := cluster.AssetsDir(); err != nil {
 		t.Fatalf("the fault suite needs the control-plane binaries: %v (KUBEBUILDER_ASSETS=$(test/controlplane/build.sh --print-dir))", err)
@@ -134,7 +138,9 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 		e.replicas = append(e.replicas, r)
 		e.byAddr[hook] = r
 		backends = append(backends, hook)
+		e.certDirs = append(e.certDirs, certDir)
 	}
+	e.hooks = backends
 	hooks := c.Env.WebhookInstallOptions
 	if err := callLocalhost(ctx, cs, hooks.LocalServingPort); err != nil {
 		t.Fatal(err)
@@ -149,10 +155,14 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 		}
 	}
 	runCtx, stop := context.WithCancel(ctx)
-	e.spawner = &spawner{cs: cs}
-	spawned := make(chan struct{})
-	go func() { e.spawner.run(runCtx); close(spawned) }()
-	t.Cleanup(func() { stop(); <-spawned })
+	e.spawner = newSpawner(cs, users, 13)
+	if spawn {
+		spawned := make(chan struct{})
+		go func() { e.spawner.run(runCtx, spawnRate); close(spawned) }()
+		t.Cleanup(func() { stop(); <-spawned })
+	} else {
+		t.Cleanup(stop)
+	}
 	e.writes = watchWrites(runCtx, cs, ns, e.dsName, e.cmName)
 	return e
 }

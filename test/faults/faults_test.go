@@ -197,7 +197,7 @@ func TestFaults(t *testing.T) {
 	slices.Sort(names)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	e := startEnv(ctx, t)
+	e := startEnv(ctx, t, true)
 	// Warm up: a leader elected and every image the stream has shown so far
 	// learned and pulled.
 	steady(ctx, t, e, 2*time.Minute)
@@ -209,7 +209,7 @@ func TestFaults(t *testing.T) {
 
 // steady waits until a leader is elected and the DaemonSet pulls every
 // image the state has learned, and returns those images.
-func steady(ctx context.Context, t *testing.T, e *env, timeout time.Duration) []string {
+func steady(ctx context.Context, t testing.TB, e *env, timeout time.Duration) []string {
 	t.Helper()
 	var images []string
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
@@ -314,3 +314,58 @@ func runFault(ctx context.Context, t *testing.T, e *env, name string, f fault) {
 }
 
 func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
+
+// Faults together: several at once, each injected as it is alone, ended
+// together after the longest hold; the bound is the longest of theirs.
+func init() {
+	faults["together-leader-killed-state-garbage-fight"] = together("leader-killed", "state-garbage", "daemonset-fight")
+	// The replica the API server calls is frozen and the other killed: no
+	// replica answers for the hold.
+	faults["together-serving-frozen-other-killed"] = fault{hold: 10 * time.Second, recovery: 45 * time.Second, inject: func(ctx context.Context, t *testing.T, e *env) (func(), func() int) {
+		frozen := e.byAddr[e.proxy.busiest()]
+		t.Logf("freezing %s", frozen.name)
+		if err := frozen.signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range e.replicas {
+			if r != frozen {
+				kill(t, r)
+			}
+		}
+		return func() { _ = frozen.signal(syscall.SIGCONT) }, nil
+	}}
+}
+
+func together(names ...string) fault {
+	var all fault
+	for _, name := range names {
+		f := faults[name]
+		all.hold, all.recovery = max(all.hold, f.hold), max(all.recovery, f.recovery)
+		all.controlPlane = all.controlPlane || f.controlPlane
+	}
+	all.inject = func(ctx context.Context, t *testing.T, e *env) (func(), func() int) {
+		var ends []func()
+		var others []func() int
+		for _, name := range names {
+			end, other := faults[name].inject(ctx, t, e)
+			if end != nil {
+				ends = append(ends, end)
+			}
+			if other != nil {
+				others = append(others, other)
+			}
+		}
+		return func() {
+				for _, end := range ends {
+					end()
+				}
+			}, func() int {
+				n := 0
+				for _, other := range others {
+					n += other()
+				}
+				return n
+			}
+	}
+	return all
+}

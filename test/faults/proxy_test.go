@@ -19,9 +19,10 @@ type proxy struct {
 	l        net.Listener
 	backends []string
 
-	mu   sync.Mutex
-	next int
-	open map[string]int // connections open per backend
+	mu    sync.Mutex
+	next  int
+	open  map[string]int // connections open per backend
+	conns map[net.Conn]struct{}
 }
 
 func newProxy(addr string, backends []string) (*proxy, error) {
@@ -29,7 +30,7 @@ func newProxy(addr string, backends []string) (*proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{l: l, backends: backends, open: map[string]int{}}
+	p := &proxy{l: l, backends: backends, open: map[string]int{}, conns: map[net.Conn]struct{}{}}
 	go p.serve()
 	return p, nil
 }
@@ -48,13 +49,20 @@ func (p *proxy) serve() {
 }
 
 func (p *proxy) handle(c net.Conn) {
-	defer c.Close()
 	p.mu.Lock()
-	first := p.next
-	p.next = (p.next + 1) % len(p.backends)
+	backends := p.backends
+	first := p.next % len(backends)
+	p.next = first + 1
+	p.conns[c] = struct{}{}
 	p.mu.Unlock()
-	for i := range p.backends {
-		addr := p.backends[(first+i)%len(p.backends)]
+	defer func() {
+		p.mu.Lock()
+		delete(p.conns, c)
+		p.mu.Unlock()
+		c.Close()
+	}()
+	for i := range backends {
+		addr := backends[(first+i)%len(backends)]
 		b, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			continue
@@ -88,6 +96,21 @@ func (p *proxy) busiest() string {
 		}
 	}
 	return best
+}
+
+// route sends new connections to backends from now on and closes the open
+// ones, so the API server's next calls dial again and reach them.
+func (p *proxy) route(backends []string) {
+	p.mu.Lock()
+	p.backends = backends
+	open := make([]net.Conn, 0, len(p.conns))
+	for c := range p.conns {
+		open = append(open, c)
+	}
+	p.mu.Unlock()
+	for _, c := range open {
+		c.Close()
+	}
 }
 
 func (p *proxy) close() { _ = p.l.Close() }

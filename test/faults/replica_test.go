@@ -3,11 +3,14 @@ package faults
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -136,4 +139,43 @@ func (r *replica) leads() bool {
 
 func (r *replica) logPath(run int) string {
 	return filepath.Join(r.dir, fmt.Sprintf("%s-%d.log", r.name, run))
+}
+
+// usage is the current process's CPU time (user and system) and resident
+// memory, from /proc.
+func (r *replica) usage() (cpu time.Duration, rss int64, err error) {
+	r.mu.Lock()
+	pid := r.cmd.Process.Pid
+	r.mu.Unlock()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// Fields after the command name (which may hold spaces, so split
+	// after its closing parenthesis): utime and stime are the 12th and
+	// 13th, in clock ticks (USER_HZ, 100 on Linux).
+	i := bytes.LastIndexByte(stat, ')')
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0, 0, fmt.Errorf("/proc/%d/status: %w", pid, err)
+			}
+			rss = kb << 10
+		}
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, rss, nil
 }

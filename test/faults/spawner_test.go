@@ -36,10 +36,20 @@ type create struct {
 
 // spawner creates user pods at a fixed rate until its context ends.
 type spawner struct {
-	cs *kubernetes.Clientset
+	cs    *kubernetes.Clientset
+	users int
+	seed  uint64
+
+	userMu  []sync.Mutex // one server per user: a user's spawns run in order
+	current []string     // user -> pod name, across runs
+	seq     int
 
 	mu      sync.Mutex
 	creates []create
+}
+
+func newSpawner(cs *kubernetes.Clientset, users int, seed uint64) *spawner {
+	return &spawner{cs: cs, users: users, seed: seed, userMu: make([]sync.Mutex, users), current: make([]string, users)}
 }
 
 // maxInFlight bounds the creates waiting on the API server at once; past
@@ -48,25 +58,26 @@ const maxInFlight = 64
 
 // run creates pods open loop: a create starts every tick whatever earlier
 // ones still wait for, as users keep arriving while admission is slow.
-func (s *spawner) run(ctx context.Context) {
-	rng := rand.New(rand.NewPCG(14, 14))
+// Runs of one spawner follow each other (each returns once its creates
+// ended); its users' pods carry over from one run to the next.
+func (s *spawner) run(ctx context.Context, rate int) {
+	s.seed++
+	rng := rand.New(rand.NewPCG(14, s.seed))
 	zipf := rand.NewZipf(rng, zipfS, 1, imageCount-1)
-	tick := time.NewTicker(time.Second / spawnRate)
+	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	var (
 		wg       sync.WaitGroup
 		inFlight = make(chan struct{}, maxInFlight)
-		userMu   [users]sync.Mutex // one server per user: a user's spawns run in order
-		current  [users]string     // user -> pod name
 	)
 	defer wg.Wait()
-	for seq := 0; ; seq++ {
+	for ; ; s.seq++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		u, image := rng.IntN(users), imageName(int(zipf.Uint64()))
+		u, image, seq := rng.IntN(s.users), imageName(int(zipf.Uint64())), s.seq
 		select {
 		case <-ctx.Done():
 			return
@@ -76,9 +87,9 @@ func (s *spawner) run(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-inFlight }()
-			userMu[u].Lock()
-			defer userMu[u].Unlock()
-			if old := current[u]; old != "" {
+			s.userMu[u].Lock()
+			defer s.userMu[u].Unlock()
+			if old := s.current[u]; old != "" {
 				// Not timed: the stop of a server is not what the webhook sees.
 				_ = s.cs.CoreV1().Pods(hubNS).Delete(ctx, old, metav1.DeleteOptions{})
 			}
@@ -92,7 +103,7 @@ func (s *spawner) run(ctx context.Context) {
 				return
 			}
 			if err == nil {
-				current[u] = name
+				s.current[u] = name
 			}
 			s.mu.Lock()
 			s.creates = append(s.creates, c)
@@ -111,12 +122,17 @@ type window struct {
 }
 
 func (s *spawner) window(from, to time.Time) window {
+	return s.windows([][2]time.Time{{from, to}})
+}
+
+// windows pools what the spawner saw in several spans [from, to).
+func (s *spawner) windows(spans [][2]time.Time) window {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var w window
 	var lat []time.Duration
 	for _, c := range s.creates {
-		if c.at.Before(from) || !c.at.Before(to) {
+		if !slices.ContainsFunc(spans, func(sp [2]time.Time) bool { return !c.at.Before(sp[0]) && c.at.Before(sp[1]) }) {
 			continue
 		}
 		w.attempted++

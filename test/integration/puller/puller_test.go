@@ -491,6 +491,65 @@ func TestCorruptStateLosesNothing(t *testing.T) {
 	}
 }
 
+// A corrupt state while another client has cut an image from the
+// DaemonSet's template (faults together, docs/reliability.md): the image is
+// still recovered, from the tallies the template edit left in place, and
+// pulled again.
+func TestCorruptStateAndEditedTemplateLoseNothing(t *testing.T) {
+	e := newEnv(t)
+	first := e.start(startOpts{})
+	a, b := "docker.io/org/a:1", "docker.io/org/b:1"
+	e.userPod("jupyter-a", "a", a)
+	e.userPod("jupyter-b", "b", b)
+	want := norm(t, a, b)
+	e.waitImageSet(want)
+	eventually(t, 10*time.Second, func() (bool, string) {
+		s, _, err := e.state()
+		return err == nil && s.Len() == 2, fmt.Sprint(err)
+	})
+	first.stop()
+	e.deletePod("jupyter-a")
+	e.deletePod("jupyter-b") // both images are now known only to the DaemonSet
+	ds, err := e.daemonSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := ds.Spec.Template.Spec.InitContainers[:0]
+	for _, c := range ds.Spec.Template.Spec.InitContainers {
+		if c.Image != want[1] {
+			cut = append(cut, c)
+		}
+	}
+	if len(cut) == len(ds.Spec.Template.Spec.InitContainers) {
+		t.Fatalf("no init container pulls %s", want[1])
+	}
+	ds.Spec.Template.Spec.InitContainers = cut
+	if err := k8s.Update(e.ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	_, cm, _ := e.state()
+	cm.Data[puller.StateKey] = "garbage"
+	if err := k8s.Update(e.ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+
+	e.start(startOpts{})
+	e.waitEvent(puller.ReasonStateCorrupt, "copied to ConfigMap")
+	eventually(t, 30*time.Second, func() (bool, string) {
+		s, _, err := e.state()
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, img := range want {
+			if en := s.Get(img); en == nil || !en.Recovered {
+				return false, fmt.Sprintf("rebuilt state: %s missing or not recovered", img)
+			}
+		}
+		return true, ""
+	})
+	e.waitImageSet(want)
+}
+
 // A write waits until the DaemonSet controller has replaced every puller
 // pod for the previous one; what is learned meanwhile goes out in one
 // write once it has.
