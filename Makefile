@@ -81,7 +81,7 @@ e2e: controlplane ## prepuller on real nodes, installed with kustomize then Helm
 # Two prepuller replicas as processes, a fixed-rate spawner, one fault at a
 # time (docs/reliability.md). make test runs the faults marked short (the
 # suite's default without PREPULLER_FAULTS=1), about two minutes.
-faults: controlplane ## every fault of the reliability suite with figures (docs/reliability.md), about 5 minutes
+faults: controlplane ## every fault of the reliability suite with figures (docs/reliability.md), about 7 minutes
 	PREPULLER_FAULTS=1 $(GO) test -count=1 -v -timeout 30m -run '^TestFaults$$' ./test/faults/
 
 unit: ## unit tests only (no control plane)

@@ -33,7 +33,7 @@ const (
 	loadNodes  = 200
 	loadWarm   = 2 * time.Second // after a switch, not measured
 	loadPhase  = 8 * time.Second // measured per arm and round
-	loadRounds = 2               // noop, prepuller, noop, prepuller, ... per rate
+	loadRounds = 3               // noop, prepuller, noop, prepuller, ... per rate
 	// prepuller holds a rate while it adds at most this over the no-op's
 	// p99.
 	loadSlack = time.Millisecond
@@ -43,7 +43,7 @@ var loadRates = []int{10, 25, 50, 100, 200, 400}
 
 // BenchmarkLoadHeld finds the highest create rate at which prepuller adds
 // no more than the no-op webhook plus 1 ms at p99, with two replicas, and
-// prepuller's CPU and memory there. Run it alone (it takes about 5 minutes):
+// prepuller's CPU and memory there. Run it alone (it takes about 7 minutes):
 //
 //	go test -run '^$' -bench LoadHeld -benchtime 1x ./test/faults/
 func BenchmarkLoadHeld(b *testing.B) {
@@ -54,34 +54,44 @@ func BenchmarkLoadHeld(b *testing.B) {
 		e := startEnv(ctx, b, false)
 		steered := createNodes(ctx, b, e.cs)
 		noop := startNoop(ctx, b, e.certDirs[0])
-		e.spawner = newSpawner(e.cs, loadUsers, 1)
+		// The stream's client must not be its limit: a create and a
+		// delete per pod at 400 a second.
+		rc := *e.c.Config
+		rc.QPS, rc.Burst = 5000, 5000
+		cs, err := kubernetes.NewForConfig(&rc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.spawner = newSpawner(cs, loadUsers, 1)
 		// Warm up: images learned, the inventory holding the nodes.
 		e.spawner.run(timeout(ctx, 8*time.Second), 25)
 		steady(ctx, b, e, 2*time.Minute)
 		b.Logf("%d nodes; the %d images are on %s of them", loadNodes, imageCount, steered)
-		b.Logf("| creates/s | no-op p50 / p99 | prepuller p50 / p99 | prepuller p99 - no-op p99 | creates no-op / prepuller (of %d each) | failed | prepuller CPU (cores, both replicas) | RSS per replica |", 0)
+		b.Logf("| creates/s | no-op p50 / p99 | prepuller p50 / p99 | prepuller p99 - no-op p99 | creates no-op / prepuller (wanted) | failed | prepuller CPU (cores, both replicas) | RSS per replica | held |")
 		held := 0
 		for _, rate := range loadRates {
 			r := measureRate(ctx, b, e, noop, rate)
-			b.Logf("| %d | %s / %s | %s / %s | %s | %d / %d (%d) | %d | %.2f (%.2f while the no-op served) | %s |", rate,
+			ok := r.sustained() && r.failed == 0 && r.prepuller.p99 <= r.noop.p99+loadSlack
+			b.Logf("| %d | %s / %s | %s / %s | %s | %d / %d (%d) | %d | %.2f (%.2f while the no-op served) | %s | %t |", rate,
 				ms(r.noop.p50), ms(r.noop.p99), ms(r.prepuller.p50), ms(r.prepuller.p99), ms(r.prepuller.p99-r.noop.p99),
-				r.noop.attempted, r.prepuller.attempted, r.want, r.failed, r.cpu, r.idleCPU, mib(r.rss))
+				r.noop.attempted, r.prepuller.attempted, r.want, r.failed, r.cpu, r.idleCPU, mib(r.rss), ok)
 			if r.failed > 0 {
 				b.Errorf("at %d creates/s, %d creates failed, e.g. %v", rate, r.failed, append(r.noop.errs, r.prepuller.errs...))
 			}
 			if !r.sustained() {
-				b.Logf("the stream fell short of %d creates/s (no-op %d, prepuller %d of %d): the API server's limit on this machine", rate, r.noop.attempted, r.prepuller.attempted, r.want)
+				b.Logf("the stream fell short of %d creates/s (no-op %d, prepuller %d of %d): the limit of the API server (and etcd) on this machine", rate, r.noop.attempted, r.prepuller.attempted, r.want)
 				break
 			}
-			if r.prepuller.p99 > r.noop.p99+loadSlack {
-				break
+			// Every sustained rate is measured: on a shared machine one
+			// noisy tail must not hide the rates above it.
+			if ok {
+				held = rate
+				b.ReportMetric(r.cpu, "cores")
+				b.ReportMetric(float64(r.rss)/(1<<20), "MiB/replica")
 			}
-			held = rate
-			b.ReportMetric(r.cpu, "cores")
-			b.ReportMetric(float64(r.rss)/(1<<20), "MiB/replica")
 		}
 		b.ReportMetric(float64(held), "creates/s-held")
-		b.Logf("held: %d creates/s (the last rate at which prepuller's p99 stayed within the no-op's + %s)", held, loadSlack)
+		b.Logf("held: %d creates/s (the highest rate at which prepuller's p99 stayed within the no-op's + %s)", held, loadSlack)
 	}
 }
 
