@@ -52,7 +52,7 @@ FUZZMINIMIZETIME ?= 1s
 FUZZ_TARGETS = ./pkg/imageref:FuzzNormalize ./pkg/userpod:FuzzExtraImages \
 	./pkg/imageset:FuzzDecode ./webhook:FuzzDecodePod ./webhook:FuzzAdmissionReview \
 	./cmd/prepuller/config:FuzzParse ./puller/render:FuzzTallies \
-	./cmd/prepuller/ops:FuzzHeldAtStart
+	./cmd/prepuller/ops:FuzzHeldAtStart ./pkg/inventory:FuzzWindow
 
 fuzz: ## run each fuzz target for FUZZTIME (default 10s); failures land in the package's testdata/fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"syscall"
 	"testing"
@@ -26,14 +27,15 @@ type discardRecorder struct{}
 func (discardRecorder) Admitted(imageset.Admission) {}
 
 // benchInventory builds n nodes named like cloud nodes, each reporting 50
-// images (the kubelet's cap): 45 from a pool of 500 and 5 steering images
-// held by 50 nodes ("few"), all but 50 ("most"), half ("half") and every node
-// ("all").
+// images (the kubelet's cap): 44 from a pool of 500 and up to 6 steering
+// images held by 50 nodes ("few"), all but 50 ("most"), half ("half"), every
+// 20th node ("wide": 250 of 5,000) and every node ("all"). Past 200 nodes
+// "half" and "wide" are named by a window of 100 holders.
 func benchInventory(n int) *inventory.Inventory {
 	inv := inventory.New()
 	for i := range n {
 		w := it.MakeNode(fmt.Sprintf("ip-10-%d-%d-%d.eu-west-1.compute.internal", i/65536, i/256%256, i%256))
-		for k := range 45 {
+		for k := range 44 {
 			w.Image(int64(1e8+k), fmt.Sprintf("registry.example.org/pool/image-%d:v1", (i*7+k)%500))
 		}
 		if i < 50 {
@@ -44,6 +46,9 @@ func benchInventory(n int) *inventory.Inventory {
 		}
 		if i%2 == 0 {
 			w.Image(5e9, "docker.io/jupyter/half:1")
+		}
+		if i%20 == 0 {
+			w.Image(5e9, "docker.io/jupyter/wide:1")
 		}
 		w.Image(5e9, "docker.io/jupyter/all:1")
 		inv.UpsertNode(w.Obj())
@@ -57,7 +62,7 @@ func benchInventory(n int) *inventory.Inventory {
 func BenchmarkHandle(b *testing.B) {
 	for _, nodes := range []int{1000, 5000} {
 		inv := benchInventory(nodes)
-		for _, image := range []string{"few", "most", "half", "all"} {
+		for _, image := range []string{"few", "most", "half", "wide", "all"} {
 			b.Run(fmt.Sprintf("nodes=%d/image=%s", nodes, image), func(b *testing.B) {
 				h, err := NewHandler(DefaultOptions(), testDeps(discardRecorder{}, inv))
 				if err != nil {
@@ -69,6 +74,10 @@ func BenchmarkHandle(b *testing.B) {
 					Label("app", "jupyterhub").Label("release", "jhub").Obj()
 				req := review(b, pod)
 				ctx := context.Background()
+				patch, err := json.Marshal(h.Handle(ctx, req).Patches)
+				if err != nil {
+					b.Fatal(err)
+				}
 				b.ReportAllocs()
 				b.ResetTimer()
 				cpu := cpuTime()
@@ -81,6 +90,8 @@ func BenchmarkHandle(b *testing.B) {
 				// Wall time per op inflates on a shared, loaded machine; the
 				// process's CPU time per op (GC included) does much less.
 				b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+				// What the API server applies and stores with the pod.
+				b.ReportMetric(float64(len(patch)), "patch-bytes")
 			})
 		}
 	}
@@ -90,12 +101,14 @@ func BenchmarkHandle(b *testing.B) {
 func BenchmarkPresence(b *testing.B) {
 	for _, nodes := range []int{1000, 5000} {
 		inv := benchInventory(nodes)
-		for _, image := range []string{"few", "most", "half"} {
+		for _, image := range []string{"few", "most", "half", "wide"} {
 			b.Run(fmt.Sprintf("nodes=%d/image=%s", nodes, image), func(b *testing.B) {
 				ref := "docker.io/jupyter/" + image + ":1"
 				b.ReportAllocs()
+				key := uint64(0)
 				for b.Loop() {
-					inv.Presence(ref, 100)
+					key++ // a window at every start
+					inv.Presence(ref, 100, key)
 				}
 			})
 		}

@@ -25,7 +25,7 @@ const Path = "/mutate-v1-pod"
 // NodeInventory answers "which eligible nodes hold this image" from memory.
 // *inventory.Inventory satisfies it.
 type NodeInventory interface {
-	Presence(image string, max int) inventory.Presence
+	Presence(image string, max int, key uint64) inventory.Presence
 }
 
 var _ NodeInventory = (*inventory.Inventory)(nil)
@@ -140,7 +140,7 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 
 	h.discover(ctx, &req, p)
 
-	d := h.decide(p)
+	d := h.decide(p, steerKey(req.Namespace, p))
 	ops := patch(p, d)
 	if len(ops) == 0 && d.term != nil {
 		d.reason = reasonAlreadySteered

@@ -399,11 +399,12 @@ func TestHandle(t *testing.T) {
 			wantSightings: []imageset.Sighting{sighting("jupyter-alice", datasci, "alice")},
 			wantReason:    reasonComplement,
 		},
-		"past the name bound either way: no term, and it says so": {
-			pod:           user("quay.io/x/half:1").Obj(),
-			want:          user("quay.io/x/half:1").Annotation(AnnotationSteered, "not steered: 5/10 nodes hold "+half+" (more than 3 to name either way)").Obj(),
+		"past the name bound either way: a window of holders, chosen by the pod": {
+			pod: user("quay.io/x/half:1").Obj(),
+			want: user("quay.io/x/half:1").Annotation(AnnotationSteered, "5/10 nodes hold "+half+" (steered to 3 of them)").
+				Affinity(steeredTo(ownTerm(50, corev1.NodeSelectorOpIn, windowOf(hubNS, "jupyter-alice", halfHolders, 3)...))).Obj(),
 			wantSightings: []imageset.Sighting{sighting("jupyter-alice", half, "alice")},
-			wantReason:    reasonTooMany,
+			wantReason:    reasonWindow,
 		},
 		"held everywhere: no term": {
 			pod:           user("everywhere:1").Obj(),
@@ -522,7 +523,7 @@ func TestHandleRemovesOnlyItsOwnStaleTerm(t *testing.T) {
 
 type panickingInventory struct{}
 
-func (panickingInventory) Presence(string, int) inventory.Presence { panic("boom") }
+func (panickingInventory) Presence(string, int, uint64) inventory.Presence { panic("boom") }
 
 func TestHandleNeverGetsInTheWay(t *testing.T) {
 	pod := builder.MakeUserPod("jupyter-alice", hubNS, "alice").Container("notebook", "jupyter/scipy-notebook:2024").Obj()

@@ -25,12 +25,13 @@ type reason struct {
 var (
 	reasonHolders        = reason{outcomeSteered, "holders"}
 	reasonComplement     = reason{outcomeSteered, "complement"}
+	reasonWindow         = reason{outcomeSteered, "window"}
 	reasonAlreadySteered = reason{outcomeSteered, "already_steered"}
 
 	reasonSteerOff    = reason{outcomeNotSteered, "steer_annotation"}
 	reasonNoHolder    = reason{outcomeNotSteered, "no_holder"}
 	reasonAllHold     = reason{outcomeNotSteered, "all_hold"}
-	reasonTooMany     = reason{outcomeNotSteered, "too_many_nodes"}
+	reasonNoNames     = reason{outcomeNotSteered, "no_names"}
 	reasonNoEligible  = reason{outcomeNotSteered, "no_eligible_nodes"}
 	reasonBadImage    = reason{outcomeNotSteered, "invalid_image"}
 	reasonNoContainer = reason{outcomeNotSteered, "no_container"}
@@ -46,8 +47,8 @@ var (
 	reasonPanic  = reason{outcomeError, "panic"}
 
 	allReasons = []reason{
-		reasonHolders, reasonComplement, reasonAlreadySteered,
-		reasonSteerOff, reasonNoHolder, reasonAllHold, reasonTooMany, reasonNoEligible, reasonBadImage, reasonNoContainer,
+		reasonHolders, reasonComplement, reasonWindow, reasonAlreadySteered,
+		reasonSteerOff, reasonNoHolder, reasonAllHold, reasonNoNames, reasonNoEligible, reasonBadImage, reasonNoContainer,
 		reasonNotPodCreate, reasonNamespace, reasonSelector, reasonSkipAnno, reasonDryRun,
 		reasonDecode, reasonNoUID, reasonPanic,
 	}

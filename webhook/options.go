@@ -24,7 +24,8 @@ type Options struct {
 	// AffinityWeight is the weight of the preferred node affinity term (1-100).
 	AffinityWeight int32 `json:"affinityWeight"`
 	// MaxAffinityNodes bounds the node names in one term, to keep pods small
-	// in large clusters.
+	// in large clusters: past it the term names the nodes lacking the
+	// image, else a window of this many holders chosen per pod.
 	MaxAffinityNodes int `json:"maxAffinityNodes"`
 	// SteeringContainer names the container whose image decides where the
 	// pod is steered (KubeSpawner's main container is "notebook"); pods

@@ -46,8 +46,9 @@ type decision struct {
 
 // decide looks the image up in the inventory and chooses the term. It never
 // names more than MaxAffinityNodes nodes: the holders when few hold it, the
-// eligible nodes lacking it when few lack it, otherwise nothing.
-func (h *Handler) decide(p *podView) decision {
+// eligible nodes lacking it when few lack it, otherwise a window of
+// MaxAffinityNodes holders chosen by the pod's key (steerKey).
+func (h *Handler) decide(p *podView, key uint64) decision {
 	if p.Metadata.Annotations[AnnotationSteer] == "false" {
 		return decision{reason: reasonSteerOff, message: "not steered: " + AnnotationSteer + " is \"false\""}
 	}
@@ -59,7 +60,7 @@ func (h *Handler) decide(p *podView) decision {
 	if err != nil {
 		return decision{reason: reasonBadImage, message: "not steered: invalid image reference " + strconv.Quote(raw)}
 	}
-	pr := h.inventory.Presence(img, h.opts.MaxAffinityNodes)
+	pr := h.inventory.Presence(img, h.opts.MaxAffinityNodes, key)
 	counts := strconv.Itoa(pr.Holding) + "/" + strconv.Itoa(pr.Eligible) + " nodes hold " + img
 	switch {
 	case pr.Eligible == 0:
@@ -69,14 +70,17 @@ func (h *Handler) decide(p *podView) decision {
 	case pr.Holding == pr.Eligible:
 		return decision{reason: reasonAllHold, message: "not steered: " + counts}
 	case pr.Hostnames == nil:
-		return decision{reason: reasonTooMany, message: "not steered: " + counts +
-			" (more than " + strconv.Itoa(h.opts.MaxAffinityNodes) + " to name either way)"}
+		// Only with maxAffinityNodes 0, which names nothing.
+		return decision{reason: reasonNoNames, message: "not steered: " + counts + " (maxAffinityNodes is 0)"}
 	}
-	op, r := corev1.NodeSelectorOpIn, reasonHolders
-	if pr.Complement {
-		op, r = corev1.NodeSelectorOpNotIn, reasonComplement
+	switch {
+	case pr.Complement:
+		return decision{reason: reasonComplement, message: counts, term: h.term(corev1.NodeSelectorOpNotIn, pr.Hostnames)}
+	case pr.Window:
+		return decision{reason: reasonWindow, message: counts + " (steered to " + strconv.Itoa(len(pr.Hostnames)) + " of them)",
+			term: h.term(corev1.NodeSelectorOpIn, pr.Hostnames)}
 	}
-	return decision{reason: r, message: counts, term: h.term(op, pr.Hostnames)}
+	return decision{reason: reasonHolders, message: counts, term: h.term(corev1.NodeSelectorOpIn, pr.Hostnames)}
 }
 
 func (h *Handler) term(op corev1.NodeSelectorOperator, hostnames []string) *corev1.PreferredSchedulingTerm {

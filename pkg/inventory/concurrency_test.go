@@ -24,7 +24,7 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 					return
 				default:
 				}
-				p := inv.Presence(scipy, 5)
+				p := inv.Presence(scipy, 5, 7)
 				if p.Holding > p.Eligible {
 					t.Errorf("holding %d > eligible %d", p.Holding, p.Eligible)
 					return

@@ -81,17 +81,18 @@ type Presence struct {
 	Holding int
 	// Hostnames are the kubernetes.io/hostname values of the holders (when
 	// Complement is false) or of the eligible nodes lacking the image (when
-	// Complement is true), sorted. Nil when neither list fits the bound.
-	// The caller owns the slice.
+	// Complement is true), sorted. When neither list fits the bound, a
+	// window of max holders (Window is true). The caller owns the slice.
 	Hostnames  []string
 	Complement bool
+	Window     bool
 }
 
 // Presence reports where image is, naming at most max nodes: the holders
 // when there are at most max of them, otherwise the eligible nodes lacking
-// the image when those are at most max. It allocates only the returned
-// names.
-func (inv *Inventory) Presence(image string, max int) Presence {
+// the image when those are at most max, otherwise a window of max holders
+// chosen by key (see window). It allocates only the returned names.
+func (inv *Inventory) Presence(image string, max int, key uint64) Presence {
 	inv.mu.RLock()
 	defer inv.mu.RUnlock()
 	p := Presence{Eligible: inv.eligibleCount}
@@ -108,6 +109,9 @@ func (inv *Inventory) Presence(image string, max int) Presence {
 	case p.Eligible-p.Holding <= max:
 		p.Hostnames = inv.hostnames(inv.eligible, img.holders, p.Eligible-p.Holding)
 		p.Complement = true
+	case max > 0:
+		p.Hostnames = inv.window(img.holders, p.Holding, max, key)
+		p.Window = true
 	}
 	return p
 }

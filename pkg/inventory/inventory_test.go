@@ -210,6 +210,7 @@ func TestPresence(t *testing.T) {
 	cases := map[string]struct {
 		image string
 		max   int
+		key   uint64
 		want  Presence
 	}{
 		"unknown image":           {image: "docker.io/library/nope:latest", max: 3, want: Presence{Eligible: 10}},
@@ -219,14 +220,20 @@ func TestPresence(t *testing.T) {
 			want: Presence{Eligible: 10, Holding: 2, Hostnames: []string{"n0", "n1"}}},
 		"most: the lacking nodes are named": {image: "docker.io/library/most:latest", max: 3,
 			want: Presence{Eligible: 10, Holding: 8, Hostnames: []string{"n8", "n9"}, Complement: true}},
-		"half: too many either way": {image: "docker.io/library/half:latest", max: 3,
+		"half: too many either way, a window of holders": {image: "docker.io/library/half:latest", max: 3,
+			want: Presence{Eligible: 10, Holding: 5, Hostnames: []string{"n0", "n1", "n2"}, Window: true}},
+		"the window starts where the key says": {image: "docker.io/library/half:latest", max: 3, key: 2,
+			want: Presence{Eligible: 10, Holding: 5, Hostnames: []string{"n2", "n3", "n4"}, Window: true}},
+		"the window wraps around": {image: "docker.io/library/half:latest", max: 3, key: 5 + 4,
+			want: Presence{Eligible: 10, Holding: 5, Hostnames: []string{"n0", "n1", "n4"}, Window: true}},
+		"no names at all (max 0)": {image: "docker.io/library/half:latest", max: 0,
 			want: Presence{Eligible: 10, Holding: 5}},
 		"holders exactly at the bound": {image: "docker.io/library/half:latest", max: 5,
 			want: Presence{Eligible: 10, Holding: 5, Hostnames: []string{"n0", "n1", "n2", "n3", "n4"}}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, inv.Presence(tc.image, tc.max)); diff != "" {
+			if diff := cmp.Diff(tc.want, inv.Presence(tc.image, tc.max, tc.key)); diff != "" {
 				t.Errorf("Presence (-want +got):\n%s", diff)
 			}
 		})

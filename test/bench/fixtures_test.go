@@ -112,7 +112,7 @@ func TestFixtures(t *testing.T) {
 	for _, nodes := range []int{100, 1000} {
 		inv := newInventory(nodes)
 		for _, h := range holderShares {
-			p := inv.Presence(steeringImage(h.name), nodes)
+			p := inv.Presence(steeringImage(h.name), nodes, 0)
 			if want := int(h.share * float64(nodes)); p.Holding != want {
 				t.Errorf("%d nodes, image %s: %d holders, want %d", nodes, h.name, p.Holding, want)
 			}
