@@ -101,11 +101,11 @@ func (r *reconciler) place(ctx context.Context, now time.Time, ev imageset.Evalu
 	plan := placement.Compute(in)
 	r.m.placementNodes.Set(float64(len(in.Nodes)))
 
-	desired, err := r.renderPlaced(entries, plan)
+	live, err := r.getDaemonSetNamed(ctx, r.daemonSets, PlacedName(r.opts))
 	if err != nil {
 		return time.Time{}, err
 	}
-	live, err := r.getDaemonSetNamed(ctx, r.daemonSets, PlacedName(r.opts))
+	desired, err := r.renderPlaced(entries, plan, live)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -180,7 +180,7 @@ func (r *reconciler) userPodsPerNode(ctx context.Context) (map[string]int, error
 // renderPlaced builds the placed puller DaemonSet. Its template's slots
 // hold the images with the most holders under the plan, most first: what
 // a node that joins pulls, in that order, before the leader tunes it.
-func (r *reconciler) renderPlaced(entries []*imageset.Entry, plan placement.Plan) (*appsv1.DaemonSet, error) {
+func (r *reconciler) renderPlaced(entries []*imageset.Entry, plan placement.Plan, live *appsv1.DaemonSet) (*appsv1.DaemonSet, error) {
 	order := make([]*imageset.Entry, 0, len(entries))
 	for _, e := range entries {
 		if plan.Targets[e.Image] > 0 {
@@ -190,9 +190,16 @@ func (r *reconciler) renderPlaced(entries []*imageset.Entry, plan placement.Plan
 	// Stable: entries come ranked, so equal targets keep the rank order.
 	sort.SliceStable(order, func(a, b int) bool { return plan.Targets[order[a].Image] > plan.Targets[order[b].Image] })
 	order = order[:min(len(order), r.opts.Placement.SlotsPerNode)]
-	images := make([]render.Image, len(order))
+	names := make([]string, len(order))
 	for i, e := range order {
-		images[i] = render.Image{Image: e.Image, PullPolicy: corev1.PullIfNotPresent}
+		names[i] = e.Image
+	}
+	if live != nil {
+		names = keepTemplateOrder(names, render.SlotImages(&live.Spec.Template.Spec, r.opts.PauseImage))
+	}
+	images := make([]render.Image, len(names))
+	for i, img := range names {
+		images[i] = render.Image{Image: img, PullPolicy: corev1.PullIfNotPresent}
 	}
 	in := r.renderInput(images)
 	in.Name, in.Labels, in.SelectorLabels = PlacedName(r.opts), placedObjectLabels(r.opts), placedSelectorLabels(r.opts)
@@ -201,6 +208,31 @@ func (r *reconciler) renderPlaced(entries []*imageset.Entry, plan placement.Plan
 		return nil, fmt.Errorf("rendering placed puller DaemonSet: %w", err)
 	}
 	return ds, nil
+}
+
+// keepTemplateOrder returns the live template's slot images when they are
+// the images wanted, in another order: a re-rank of the same images waits
+// for the next change of the set. The order only matters to a node that
+// joins (it pulls the slots in order), and under demand the ranks move with
+// every launch: writing each re-rank cost the placed DaemonSet a write
+// every write interval in make sim, each one recreating no pod.
+func keepTemplateOrder(want, live []string) []string {
+	var held []string
+	for _, img := range live {
+		if img != "" {
+			held = append(held, img)
+		}
+	}
+	if len(held) != len(want) {
+		return want
+	}
+	a, b := slices.Clone(want), slices.Clone(held)
+	slices.Sort(a)
+	slices.Sort(b)
+	if !slices.Equal(a, b) {
+		return want
+	}
+	return held
 }
 
 // writePlaced creates or updates the placed DaemonSet. Under OnDelete an

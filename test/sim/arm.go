@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"prepuller.dev/prepuller/cmd/prepuller/app"
 	"prepuller.dev/prepuller/cmd/prepuller/config"
 	"prepuller.dev/prepuller/pkg/userpod"
+	"prepuller.dev/prepuller/puller/placement"
 	"prepuller.dev/prepuller/test/cluster"
 	"prepuller.dev/prepuller/test/sim/kubelet"
 	"prepuller.dev/prepuller/test/sim/report"
@@ -77,7 +79,7 @@ func runArm(ctx context.Context, o armOptions) (report.Run, error) {
 		KwokStages:      stages,
 		Dir:             filepath.Join(o.Dir, "cluster"),
 	}
-	if o.Arm == report.ArmPrepuller {
+	if o.Arm == report.ArmPrepuller || o.Arm == report.ArmPlaced {
 		copts.Webhooks = cluster.PrepullerWebhooks(prepullerNamespace, userpod.DefaultOptions())
 	}
 	// kube-controller-manager's API rate limits are wall-clock: scale them
@@ -163,7 +165,7 @@ func runArm(ctx context.Context, o armOptions) (report.Run, error) {
 		if _, err := cs.AppsV1().DaemonSets(hubNamespace).Create(ctx, chartPuller(w), metav1.CreateOptions{}); err != nil {
 			return res, fmt.Errorf("creating the chart's puller: %w", err)
 		}
-	case report.ArmPrepuller:
+	case report.ArmPrepuller, report.ArmPlaced:
 		done, err := startPrepuller(runCtx, c, o)
 		if err != nil {
 			return res, err
@@ -194,7 +196,7 @@ func runArm(ctx context.Context, o armOptions) (report.Run, error) {
 		res.Nodes = append(res.Nodes, report.Node{Name: n.Node, PulledBytes: n.PulledBytes, Pulls: n.Pulls, Collected: n.Collected})
 	}
 	sort.Slice(res.Nodes, func(i, j int) bool { return res.Nodes[i].Name < res.Nodes[j].Name })
-	res.DaemonSetWrites, res.PullerPods = counter.counts()
+	res.DaemonSetWrites, res.PullerPods, res.PullerPodWrites = counter.counts()
 	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return res, err
@@ -225,6 +227,12 @@ func startPrepuller(ctx context.Context, c *cluster.Cluster, o armOptions) (<-ch
 	cfg.Webhook.CertDir = hooks.LocalServingCertDir
 	cfg.Certs.Mode = certs.ModeFiles
 	cfg.Puller.Image = prepullerImage
+	if o.Arm == report.ArmPlaced {
+		// Demand placement with nothing else configured, like the
+		// prepuller arm: the hub's configured images are learned from
+		// their users and placed by demand like every other image.
+		cfg.Puller.Placement.Mode = placement.ModeDemand
+	}
 	// Every interval the puller has is simulated time: 10 s between
 	// DaemonSet writes is 10 simulated seconds.
 	scale := func(d *time.Duration) { *d = time.Duration(float64(*d) / o.Scale) }
@@ -350,11 +358,16 @@ func waitNodesReady(ctx context.Context, cs kubernetes.Interface, want int) erro
 }
 
 // pullerCounter counts writes to puller DaemonSets (creation and every spec
-// change, seen as a new generation) and the pods their controller made.
+// change, seen as a new generation), the pods their controller made, and
+// writes to existing puller pods by anyone else: an image changed in place,
+// or a deletion of a pod whose DaemonSet is OnDelete (its controller
+// deletes none; under RollingUpdate the deletions are the rollout's, and
+// show as pods created).
 type pullerCounter struct {
-	mu     sync.Mutex
-	writes int
-	pods   int
+	mu        sync.Mutex
+	writes    int
+	pods      int
+	podWrites int
 }
 
 func watchPullers(ctx context.Context, cs kubernetes.Interface) (*pullerCounter, error) {
@@ -362,25 +375,62 @@ func watchPullers(ctx context.Context, cs kubernetes.Interface) (*pullerCounter,
 	f := informers.NewSharedInformerFactory(cs, 0)
 	ds := f.Apps().V1().DaemonSets().Informer()
 	if _, err := ds.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { pc.add(1, 0) },
+		AddFunc: func(any) { pc.add(1, 0, 0) },
 		UpdateFunc: func(old, cur any) {
 			o, ok1 := old.(*appsv1.DaemonSet)
 			c, ok2 := cur.(*appsv1.DaemonSet)
 			if ok1 && ok2 && o.Generation != c.Generation {
-				pc.add(1, 0)
+				pc.add(1, 0, 0)
 			}
 		},
 	}); err != nil {
 		return nil, err
 	}
+	owner := func(p *corev1.Pod) *metav1.OwnerReference {
+		for i, ref := range p.OwnerReferences {
+			if ref.Kind == "DaemonSet" {
+				return &p.OwnerReferences[i]
+			}
+		}
+		return nil
+	}
+	onDelete := func(p *corev1.Pod, ref *metav1.OwnerReference) bool {
+		obj, exists, err := ds.GetStore().GetByKey(p.Namespace + "/" + ref.Name)
+		d, ok := obj.(*appsv1.DaemonSet)
+		return err == nil && exists && ok && d.Spec.UpdateStrategy.Type == appsv1.OnDeleteDaemonSetStrategyType
+	}
 	pods := f.Core().V1().Pods().Informer()
 	if _, err := pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
-			if p, ok := obj.(*corev1.Pod); ok {
-				for _, ref := range p.OwnerReferences {
-					if ref.Kind == "DaemonSet" {
-						pc.add(0, 1)
-					}
+			if p, ok := obj.(*corev1.Pod); ok && owner(p) != nil {
+				pc.add(0, 1, 0)
+			}
+		},
+		UpdateFunc: func(old, cur any) {
+			o, ok1 := old.(*corev1.Pod)
+			c, ok2 := cur.(*corev1.Pod)
+			if !ok1 || !ok2 {
+				return
+			}
+			ref := owner(c)
+			if ref == nil {
+				return
+			}
+			if !slices.EqualFunc(o.Spec.Containers, c.Spec.Containers, func(a, b corev1.Container) bool { return a.Image == b.Image }) {
+				pc.add(0, 0, 1)
+			}
+			if o.DeletionTimestamp == nil && c.DeletionTimestamp != nil && onDelete(c, ref) {
+				pc.add(0, 0, 1)
+			}
+		},
+		// A deletion with no grace period shows only as the delete.
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if p, ok := obj.(*corev1.Pod); ok && p.DeletionTimestamp == nil {
+				if ref := owner(p); ref != nil && onDelete(p, ref) {
+					pc.add(0, 0, 1)
 				}
 			}
 		},
@@ -394,17 +444,18 @@ func watchPullers(ctx context.Context, cs kubernetes.Interface) (*pullerCounter,
 	return pc, nil
 }
 
-func (pc *pullerCounter) add(writes, pods int) {
+func (pc *pullerCounter) add(writes, pods, podWrites int) {
 	pc.mu.Lock()
 	pc.writes += writes
 	pc.pods += pods
+	pc.podWrites += podWrites
 	pc.mu.Unlock()
 }
 
-func (pc *pullerCounter) counts() (int, int) {
+func (pc *pullerCounter) counts() (dsWrites, pods, podWrites int) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	return pc.writes, pc.pods
+	return pc.writes, pc.pods, pc.podWrites
 }
 
 func freeAddr() (string, error) {

@@ -59,7 +59,7 @@ func parseFlags() (*flags, error) {
 	}
 	f := &flags{wl: wl}
 	flag.StringVar(&f.workload, "workload", name, "named workload: z2jh (a JupyterHub hub), binder (2,000 images, long tail, short sessions), workshop (z2jh plus a course of 60 students starting one new image within 2 minutes); other flags change its knobs")
-	flag.StringVar(&f.arms, "arms", "none,chart,prepuller", "arms to run, comma-separated")
+	flag.StringVar(&f.arms, "arms", "none,chart,prepuller,placed", "arms to run, comma-separated: none, chart, prepuller (placement everywhere), placed (placement demand)")
 	flag.StringVar(&f.schedulers, "schedulers", "default,user-scheduler", "scheduler configurations, comma-separated: default, user-scheduler")
 	flag.Int64Var(&f.wl.Seed, "seed", f.wl.Seed, "workload seed")
 	flag.IntVar(&f.wl.Nodes, "nodes", f.wl.Nodes, "nodes at the end of the run")

@@ -7,6 +7,12 @@
 //
 // Containers do no work: starting one costs a fixed ContainerStart, and a
 // container "runs" once its image is on the node and that time has passed.
+//
+// A running pod's container image may be changed in place (prepuller's
+// placed puller pods): the kubelet then pulls the new image through the
+// same queue as every other pull, restarts that one container and reports
+// it running the new image with its restart count raised, as a real
+// kubelet does.
 package kubelet
 
 import (
@@ -14,6 +20,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,7 +63,10 @@ type Options struct {
 	Pinned []string
 	// OnStarted is called once per pod when all its containers run.
 	OnStarted func(Start)
-	Log       logr.Logger
+	// OnRestarted is called when a container runs the new image of an
+	// in-place update.
+	OnRestarted func(Restart)
+	Log         logr.Logger
 }
 
 // Start is what a pod waited for on its node.
@@ -69,6 +79,15 @@ type Start struct {
 	// Missing are the pod's images the node lacked when the kubelet saw it
 	// (being pulled counts as lacking).
 	Missing []string
+}
+
+// Restart is a container restarted in place for a new image.
+type Restart struct {
+	Namespace, Name, Node, Container string
+	Old, New                         string
+	// Seen is when the kubelet saw the new image in the spec, Running when
+	// the container ran it (simulated).
+	Seen, Running time.Duration
 }
 
 // NodeStats is one node's pull accounting.
@@ -124,6 +143,11 @@ const apiParallelism = 32
 type podRun struct {
 	cancel context.CancelFunc
 	done   chan struct{}
+	// images are the containers' images in the last spec seen; updates
+	// carries a spec whose images differ to the pod worker (the latest
+	// only: a worker that is still pulling skips the specs in between).
+	images  []string
+	updates chan *corev1.Pod
 }
 
 // New makes a kubelet; Run starts it.
@@ -220,20 +244,37 @@ func (k *Kubelet) observe(ctx context.Context, obj any) {
 		return
 	}
 	k.mu.Lock()
-	if _, running := k.pods[pod.UID]; running {
+	if run, running := k.pods[pod.UID]; running {
+		if imgs := containerImages(pod); !slices.Equal(imgs, run.images) {
+			run.images = imgs
+			// Only observe sends, under k.mu: after the drain there is room.
+			select {
+			case <-run.updates:
+			default:
+			}
+			run.updates <- pod.DeepCopy()
+		}
 		k.mu.Unlock()
 		return
 	}
 	pctx, cancel := context.WithCancel(ctx)
-	run := &podRun{cancel: cancel, done: make(chan struct{})}
+	run := &podRun{cancel: cancel, done: make(chan struct{}), images: containerImages(pod), updates: make(chan *corev1.Pod, 1)}
 	k.pods[pod.UID] = run
 	k.podIPs++
 	ip := fmt.Sprintf("10.%d.%d.%d", 64+k.podIPs>>16&63, k.podIPs>>8&255, k.podIPs&255)
 	k.mu.Unlock()
 	go func() {
 		defer close(run.done)
-		k.runPod(pctx, pod.DeepCopy(), ip)
+		k.runPod(pctx, pod.DeepCopy(), ip, run.updates)
 	}()
+}
+
+func containerImages(pod *corev1.Pod) []string {
+	out := make([]string, len(pod.Spec.Containers))
+	for i, c := range pod.Spec.Containers {
+		out[i] = c.Image
+	}
+	return out
 }
 
 func (k *Kubelet) forget(obj any) {
@@ -255,8 +296,9 @@ func (k *Kubelet) stop(uid types.UID) {
 }
 
 // runPod is a pod worker: init containers in order, then containers, each
-// after its image is on the node. Status is written after every pull.
-func (k *Kubelet) runPod(ctx context.Context, pod *corev1.Pod, ip string) {
+// after its image is on the node. Status is written after every pull. Once
+// the pod runs, it applies in-place image updates until the pod goes.
+func (k *Kubelet) runPod(ctx context.Context, pod *corev1.Pod, ip string, updates <-chan *corev1.Pod) {
 	clock := k.opts.Clock
 	st := k.store(pod.Spec.NodeName)
 	seen := clock.Now()
@@ -270,6 +312,8 @@ func (k *Kubelet) runPod(ctx context.Context, pod *corev1.Pod, ip string) {
 	st.ref(images, seen)
 	// Images stay in use until the pod is gone, completed containers
 	// included: the images of a running puller pod are never collected.
+	// (The closure reads images when it runs: a container restarted for
+	// a new image has its entry replaced.)
 	defer func() { st.unref(images, clock.Now()) }()
 
 	start := Start{Namespace: pod.Namespace, Name: pod.Name, Node: pod.Spec.NodeName, Labels: pod.Labels, Seen: seen, Running: seen}
@@ -336,7 +380,46 @@ func (k *Kubelet) runPod(ctx context.Context, pod *corev1.Pod, ip string) {
 	if k.opts.OnStarted != nil {
 		k.opts.OnStarted(start)
 	}
-	<-ctx.Done()
+	running := containerImages(pod)
+	for {
+		var upd *corev1.Pod
+		select {
+		case <-ctx.Done():
+			return
+		case upd = <-updates:
+		}
+		changed := false
+		for i, c := range upd.Spec.Containers {
+			if i >= len(running) || c.Image == running[i] {
+				continue
+			}
+			// A real kubelet kills the container, pulls the new image
+			// (queued behind the node's other pulls) and starts it again.
+			// The old image stays in use until then: it is not collected
+			// in between.
+			old, seen := running[i], clock.Now()
+			st.ref([]string{c.Image}, seen)
+			images = append(images, c.Image)
+			if !wait(c.Image) || !containerStart() {
+				return
+			}
+			st.unref([]string{old}, clock.Now())
+			if j := slices.Index(images, old); j >= 0 {
+				images = slices.Delete(images, j, j+1)
+			}
+			running[i] = c.Image
+			w.restarted(i, c.Image)
+			changed = true
+			if k.opts.OnRestarted != nil {
+				k.opts.OnRestarted(Restart{Namespace: pod.Namespace, Name: pod.Name, Node: pod.Spec.NodeName, Container: c.Name, Old: old, New: c.Image, Seen: seen, Running: clock.Now()})
+			}
+		}
+		if changed {
+			if err := k.patchStatus(ctx, pod, w.status(clock.Now())); err != nil {
+				return
+			}
+		}
+	}
 }
 
 func (k *Kubelet) patchStatus(ctx context.Context, pod *corev1.Pod, status corev1.PodStatus) error {

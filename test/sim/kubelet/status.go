@@ -14,17 +14,27 @@ const hostIP = "10.99.0.1"
 // moves from pulling to running. Timestamps are wall time: they are read by
 // controllers that run on the wall clock.
 type statusWriter struct {
-	pod       *corev1.Pod
-	ip        string
-	started   metav1.Time
-	inits     []corev1.ContainerStatus
-	inited    int
+	pod     *corev1.Pod
+	ip      string
+	started metav1.Time
+	inits   []corev1.ContainerStatus
+	inited  int
+	// The containers' running images, restart counts and last
+	// terminations (in-place image updates).
+	images    []string
+	restarts  []int32
+	last      []corev1.ContainerState
 	isRunning bool
 	changed   bool
 }
 
 func newStatusWriter(pod *corev1.Pod, ip string, _ time.Duration) *statusWriter {
 	w := &statusWriter{pod: pod, ip: ip, started: metav1.Now(), changed: true}
+	for _, c := range pod.Spec.Containers {
+		w.images = append(w.images, c.Image)
+	}
+	w.restarts = make([]int32, len(w.images))
+	w.last = make([]corev1.ContainerState, len(w.images))
 	for _, c := range pod.Spec.InitContainers {
 		w.inits = append(w.inits, corev1.ContainerStatus{
 			Name:  c.Name,
@@ -43,6 +53,17 @@ func (w *statusWriter) initDone(i int, _ time.Duration) {
 	}}
 	w.inits[i].ImageID = imageID(w.inits[i].Image)
 	w.inited = i + 1
+	w.changed = true
+}
+
+// restarted records container i killed and started again with image.
+func (w *statusWriter) restarted(i int, image string) {
+	now := metav1.Now()
+	w.last[i] = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		ExitCode: 137, Reason: "Error", FinishedAt: now, ContainerID: "sim://" + w.images[i],
+	}}
+	w.images[i] = image
+	w.restarts[i]++
 	w.changed = true
 }
 
@@ -77,11 +98,11 @@ func (w *statusWriter) status(_ time.Duration) corev1.PodStatus {
 		},
 		InitContainerStatuses: append([]corev1.ContainerStatus(nil), w.inits...),
 	}
-	for _, c := range w.pod.Spec.Containers {
-		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image}
+	for i, c := range w.pod.Spec.Containers {
+		cs := corev1.ContainerStatus{Name: c.Name, Image: w.images[i], RestartCount: w.restarts[i], LastTerminationState: w.last[i]}
 		if w.isRunning {
 			cs.Ready, cs.Started = true, ptrTo(true)
-			cs.ImageID = imageID(c.Image)
+			cs.ImageID = imageID(w.images[i])
 			cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
 		} else {
 			reason := "PodInitializing"

@@ -16,6 +16,7 @@ var armColors = map[string]color.Color{
 	ArmNone:      color.RGBA{R: 0x99, G: 0x99, B: 0x99, A: 0xff},
 	ArmChart:     color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 	ArmPrepuller: color.RGBA{R: 0xd6, G: 0x62, B: 0x1e, A: 0xff},
+	ArmPlaced:    color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
 }
 
 // Chart writes a PNG with three panels (cold-start share, pull wait p95,

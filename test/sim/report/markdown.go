@@ -15,20 +15,20 @@ func Table(rows []Summary) string {
 	for _, r := range rows {
 		course = course || r.Students > 0
 	}
-	b.WriteString("| scheduler | arm | measured starts | cold starts (all) | cold starts (image seen before) | pull wait p50 | p95 | p99 | mean | GB pulled per node (mean / max) | registry pulls | DaemonSet writes | puller pods created | pods steered | not run |")
+	b.WriteString("| scheduler | arm | measured starts | cold starts (all) | cold starts (image seen before) | pull wait p50 | p95 | p99 | mean | GB pulled per node (mean / max) | registry pulls | DaemonSet writes | puller pods created | puller pod writes | pods steered | not run |")
 	if course {
 		b.WriteString(" students per node (max of n) |")
 	}
-	b.WriteString("\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	b.WriteString("\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	if course {
 		b.WriteString(" ---: |")
 	}
 	b.WriteString("\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %d | %.1f%% | %.1f%% (of %d) | %s | %s | %s | %s | %.1f / %.1f | %d | %d | %d | %d | %d |",
+		fmt.Fprintf(&b, "| %s | %s | %d | %.1f%% | %.1f%% (of %d) | %s | %s | %s | %s | %.1f / %.1f | %d | %d | %d | %d | %d | %d |",
 			r.Scheduler, r.Arm, r.Starts, 100*r.ColdShare, 100*r.ColdShareSeen, r.SeenStarts,
 			secs(r.P50), secs(r.P95), secs(r.P99), secs(r.MeanWait),
-			r.GBPerNode, r.MaxGBPerNode, r.RegistryPulls, r.DaemonSetWrites, r.PullerPods, r.Steered, r.NotRun)
+			r.GBPerNode, r.MaxGBPerNode, r.RegistryPulls, r.DaemonSetWrites, r.PullerPods, r.PullerPodWrites, r.Steered, r.NotRun)
 		if course {
 			fmt.Fprintf(&b, " %d of %d |", r.MaxStudentsPerNode, r.Students)
 		}

@@ -15,6 +15,9 @@ const (
 	ArmNone      = "none"
 	ArmChart     = "chart"
 	ArmPrepuller = "prepuller"
+	// ArmPlaced is prepuller with puller.placement.mode: demand, the
+	// configured images pinned everywhere (puller.staticImages).
+	ArmPlaced = "placed"
 )
 
 // Schedulers an arm runs with.
@@ -40,6 +43,10 @@ type Run struct {
 	// DaemonSets; PullerPods the pods their controller created.
 	DaemonSetWrites int `json:"daemonSetWrites"`
 	PullerPods      int `json:"pullerPods"`
+	// PullerPodWrites counts writes to existing puller pods by a client
+	// other than their DaemonSet controller: image changes in place
+	// (placed slots) and deletions of pods under OnDelete.
+	PullerPodWrites int `json:"pullerPodWrites"`
 	// Steered counts user pods the webhook gave a node affinity term.
 	Steered int `json:"steered"`
 	// NodesReportingImages counts nodes whose status.images listed more
@@ -82,6 +89,7 @@ type Summary struct {
 	MaxGBPerNode       float64
 	DaemonSetWrites    int
 	PullerPods         int
+	PullerPodWrites    int
 	Steered            int
 	NotRun             int
 	// RegistryPulls counts image pulls on all nodes (each reaches the
@@ -95,7 +103,7 @@ type Summary struct {
 
 // Summarize computes a row. w must be the workload the run replayed.
 func Summarize(r Run, w workload.Workload) Summary {
-	s := Summary{Arm: r.Arm, Scheduler: r.Scheduler, DaemonSetWrites: r.DaemonSetWrites, PullerPods: r.PullerPods, Steered: r.Steered}
+	s := Summary{Arm: r.Arm, Scheduler: r.Scheduler, DaemonSetWrites: r.DaemonSetWrites, PullerPods: r.PullerPods, PullerPodWrites: r.PullerPodWrites, Steered: r.Steered}
 	seenBefore := SeenBefore(w)
 	var waits []float64
 	cold, coldSeen := 0, 0

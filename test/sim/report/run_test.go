@@ -34,6 +34,7 @@ func TestSummarize(t *testing.T) {
 		},
 		Nodes:           []Node{{Name: "a", PulledBytes: 3e9, Pulls: 3}, {Name: "b", PulledBytes: 1e9, Pulls: 2}},
 		DaemonSetWrites: 4,
+		PullerPodWrites: 9,
 		Unscheduled:     1,
 	}
 	got := Summarize(r, w)
@@ -43,7 +44,7 @@ func TestSummarize(t *testing.T) {
 		ColdShare: 2.0 / 7, ColdShareSeen: 1.0 / 5,
 		P50: 0, P95: 40, P99: 40, MeanWait: 60.0 / 7,
 		GBPerNode: 2, MaxGBPerNode: 3,
-		DaemonSetWrites: 4, NotRun: 1,
+		DaemonSetWrites: 4, PullerPodWrites: 9, NotRun: 1,
 		RegistryPulls: 5, Students: 3, MaxStudentsPerNode: 2,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -91,6 +92,7 @@ func TestChart(t *testing.T) {
 	rows := []Summary{
 		{Arm: ArmNone, Scheduler: SchedulerDefault, ColdShare: 0.4, P95: 60, GBPerNode: 20},
 		{Arm: ArmPrepuller, Scheduler: SchedulerDefault, ColdShare: 0.1, P95: 10, GBPerNode: 40},
+		{Arm: ArmPlaced, Scheduler: SchedulerDefault, ColdShare: 0.1, P95: 10, GBPerNode: 10},
 	}
 	if err := Chart(rows, path); err != nil {
 		t.Fatal(err)
@@ -101,5 +103,30 @@ func TestChart(t *testing.T) {
 	}
 	if len(data) < 8 || string(data[1:4]) != "PNG" {
 		t.Errorf("chart is not a PNG (%d bytes)", len(data))
+	}
+}
+
+func TestTableColumns(t *testing.T) {
+	table := Table([]Summary{{Arm: ArmPlaced, Scheduler: SchedulerDefault, DaemonSetWrites: 3, PullerPods: 50, PullerPodWrites: 123, Steered: 7}})
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("table has %d lines, want 3:\n%s", len(lines), table)
+	}
+	cells := func(line string) []string { return strings.Split(strings.Trim(line, "|"), "|") }
+	head, sep, row := cells(lines[0]), cells(lines[1]), cells(lines[2])
+	if len(head) != len(sep) || len(head) != len(row) {
+		t.Fatalf("header %d, separator %d, row %d cells", len(head), len(sep), len(row))
+	}
+	found := false
+	for i, h := range head {
+		if strings.TrimSpace(h) == "puller pod writes" {
+			found = true
+			if strings.TrimSpace(row[i]) != "123" {
+				t.Errorf("puller pod writes = %q, want 123", row[i])
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no puller pod writes column:\n%s", table)
 	}
 }
