@@ -25,18 +25,8 @@ import (
 func TestKubeletSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Stop() })
-	cs, err := kubernetes.NewForConfig(c.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cs.CoreV1().Nodes().Create(ctx, cluster.NewNode("n1", cluster.NodeOptions{}), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cs := startWithNode(ctx, t)
+	var err error
 	const image, tools = "quay.io/x/notebook:1", "quay.io/x/tools:1"
 	sizes := map[string]int64{image: 2 * gb, tools: 1, "pause": 1}
 	type started struct {
@@ -123,6 +113,24 @@ func TestKubeletSmoke(t *testing.T) {
 	})
 }
 
+// startWithNode starts an API server with one node, n1.
+func startWithNode(ctx context.Context, t *testing.T) kubernetes.Interface {
+	t.Helper()
+	c, err := cluster.Start(ctx, cluster.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Nodes().Create(ctx, cluster.NewNode("n1", cluster.NodeOptions{}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
 func poll(ctx context.Context, t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
@@ -141,18 +149,8 @@ func poll(ctx context.Context, t *testing.T, what string, cond func() bool) {
 func TestKubeletInPlaceImageUpdate(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Stop() })
-	cs, err := kubernetes.NewForConfig(c.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cs.CoreV1().Nodes().Create(ctx, cluster.NewNode("n1", cluster.NodeOptions{}), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cs := startWithNode(ctx, t)
+	var err error
 	const small, big = "quay.io/x/pause:1", "quay.io/x/notebook:2"
 	sizes := map[string]int64{small: 1, big: 2 * gb}
 	clock := vclock.New(20)

@@ -99,6 +99,8 @@ type Summary struct {
 	// MaxStudentsPerNode the most on one node: how well the course was
 	// spread over the nodes.
 	Students, MaxStudentsPerNode int
+	// StudentP95 is the course starts' pull wait at p95.
+	StudentP95 float64
 }
 
 // Summarize computes a row. w must be the workload the run replayed.
@@ -134,13 +136,17 @@ func Summarize(r Run, w workload.Workload) Summary {
 		s.MeanWait /= float64(len(waits))
 	}
 	perNode := map[string]int{}
+	var studentWaits []float64
 	for _, st := range r.Starts {
 		if w.Sessions[st.Session].Burst {
 			s.Students++
 			perNode[st.Node]++
 			s.MaxStudentsPerNode = max(s.MaxStudentsPerNode, perNode[st.Node])
+			studentWaits = append(studentWaits, st.WaitSeconds)
 		}
 	}
+	sort.Float64s(studentWaits)
+	s.StudentP95 = Quantile(studentWaits, 0.95)
 	var total int64
 	for _, n := range r.Nodes {
 		s.RegistryPulls += n.Pulls

@@ -30,7 +30,7 @@ func TestSummarize(t *testing.T) {
 			{Session: 2, WaitSeconds: 40, Cold: true},
 			{Session: 3, WaitSeconds: 20, Cold: true},
 			{Session: 4, WaitSeconds: 0},
-			{Session: 5, Node: "a"}, {Session: 6, Node: "b"}, {Session: 7, Node: "a"},
+			{Session: 5, Node: "a"}, {Session: 6, Node: "b", WaitSeconds: 30}, {Session: 7, Node: "a"},
 		},
 		Nodes:           []Node{{Name: "a", PulledBytes: 3e9, Pulls: 3}, {Name: "b", PulledBytes: 1e9, Pulls: 2}},
 		DaemonSetWrites: 4,
@@ -42,10 +42,10 @@ func TestSummarize(t *testing.T) {
 		Arm: ArmPrepuller, Scheduler: SchedulerDefault,
 		Starts: 7, SeenStarts: 5,
 		ColdShare: 2.0 / 7, ColdShareSeen: 1.0 / 5,
-		P50: 0, P95: 40, P99: 40, MeanWait: 60.0 / 7,
+		P50: 0, P95: 40, P99: 40, MeanWait: 90.0 / 7,
 		GBPerNode: 2, MaxGBPerNode: 3,
 		DaemonSetWrites: 4, PullerPodWrites: 9, NotRun: 1,
-		RegistryPulls: 5, Students: 3, MaxStudentsPerNode: 2,
+		RegistryPulls: 5, Students: 3, MaxStudentsPerNode: 2, StudentP95: 30,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Summarize (-want +got):\n%s", diff)
