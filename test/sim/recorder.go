@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ type recorder struct {
 	isCreated map[int]bool
 	hasLeft   map[int]bool
 	steered   map[int]bool
+	terms     map[int]*corev1.NodeSelectorRequirement // the webhook's hostname requirement
 	done      map[int]report.Start
 }
 
@@ -37,6 +39,7 @@ func newRecorder(w workload.Workload) *recorder {
 		isCreated: map[int]bool{},
 		hasLeft:   map[int]bool{},
 		steered:   map[int]bool{},
+		terms:     map[int]*corev1.NodeSelectorRequirement{},
 		done:      map[int]report.Start{},
 	}
 }
@@ -46,23 +49,42 @@ func (r *recorder) created(session int, pod *corev1.Pod) {
 	defer r.mu.Unlock()
 	r.byPod[pod.Name] = session
 	r.isCreated[session] = true
-	r.steered[session] = hasSteeringTerm(pod)
+	req := steeringTerm(pod)
+	r.steered[session] = req != nil
+	r.terms[session] = req
 }
 
-// hasSteeringTerm finds the webhook's preferred term by its marker.
-func hasSteeringTerm(pod *corev1.Pod) bool {
+// steeringTerm finds the webhook's preferred term by its marker and returns
+// its hostname requirement (nil when the pod has no such term).
+func steeringTerm(pod *corev1.Pod) *corev1.NodeSelectorRequirement {
 	a := pod.Spec.Affinity
 	if a == nil || a.NodeAffinity == nil {
-		return false
+		return nil
 	}
 	for _, t := range a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
-		for _, e := range t.Preference.MatchExpressions {
+		marked := false
+		var host *corev1.NodeSelectorRequirement
+		for i, e := range t.Preference.MatchExpressions {
 			if e.Key == webhook.MarkerLabel {
-				return true
+				marked = true
+			} else if e.Key == corev1.LabelHostname {
+				host = &t.Preference.MatchExpressions[i]
 			}
 		}
+		if marked && host != nil {
+			return host.DeepCopy()
+		}
 	}
-	return false
+	return nil
+}
+
+// preferred says whether node is one the requirement prefers.
+func preferred(req *corev1.NodeSelectorRequirement, node string) bool {
+	in := slices.Contains(req.Values, node)
+	if req.Operator == corev1.NodeSelectorOpNotIn {
+		return !in
+	}
+	return in
 }
 
 func (r *recorder) left(session int) {
@@ -87,12 +109,17 @@ func (r *recorder) started(s kubelet.Start) {
 	for _, m := range s.Missing {
 		cold = cold || m == image
 	}
-	r.done[session] = report.Start{
+	st := report.Start{
 		Session:     session,
 		Node:        s.Node,
 		WaitSeconds: (s.Running - s.Seen).Seconds(),
 		Cold:        cold,
 	}
+	if req := r.terms[session]; req != nil {
+		st.SteerOp, st.SteerNodes = string(req.Operator), len(req.Values)
+		st.OnPreferred = preferred(req, s.Node)
+	}
+	r.done[session] = st
 }
 
 // drain waits up to timeout (wall) for every created session still open to

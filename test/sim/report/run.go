@@ -65,6 +65,12 @@ type Start struct {
 	WaitSeconds float64 `json:"waitSeconds"`
 	// Cold: the node lacked the notebook image when the pod landed on it.
 	Cold bool `json:"cold"`
+	// The webhook's steering term, when the pod had one: its operator (In
+	// names holders, NotIn lackers), how many nodes it named, and whether
+	// the pod landed on a node it prefers.
+	SteerOp     string `json:"steerOp,omitempty"`
+	SteerNodes  int    `json:"steerNodes,omitempty"`
+	OnPreferred bool   `json:"onPreferred,omitempty"`
 }
 
 // Node is one node's pulls over the whole run.
