@@ -98,7 +98,7 @@ bench: controlplane ## admission handler, HTTPS load, API server overhead and me
 	$(GO) test -run '^$$' -bench 'Handle' -benchmem ./test/bench/
 	$(GO) test -run '^$$' -bench 'HTTPS|APIServer|Memory' -benchtime 1x ./test/bench/
 
-sim: controlplane ## simulated JupyterHub cluster: no pre-puller vs the chart's puller vs prepuller (docs/benchmarks.md)
+sim: controlplane ## simulated JupyterHub cluster: no pre-puller vs the chart's puller vs prepuller (everywhere, and placed by demand); about 13 minutes (docs/benchmarks.md)
 	$(GO) run ./test/sim -doc docs/benchmarks.md -chart docs/benchmarks-sim.png $(SIM_FLAGS)
 
 clean: ## remove build output (not the control-plane cache)

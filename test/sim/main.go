@@ -2,10 +2,11 @@
 // control plane (etcd, kube-apiserver, kube-scheduler,
 // kube-controller-manager; kwok keeps the nodes Ready) with a simulated
 // kubelet that pulls images at a per-node bandwidth, one at a time. It
-// replays one seeded workload against three arms -- no pre-puller, the
-// JupyterHub chart's continuous puller, and prepuller -- under the default
+// replays one seeded workload against four arms -- no pre-puller, the
+// JupyterHub chart's continuous puller, prepuller pulling every learned
+// image everywhere, and prepuller placing images by demand -- under the default
 // scheduler and the chart's user-scheduler weights, and reports cold starts,
-// pull waits, bytes pulled and DaemonSet writes (docs/benchmarks.md).
+// pull waits, bytes pulled and puller writes (docs/benchmarks.md).
 //
 // Each arm runs in its own child process with a fresh control plane, so no
 // state (metrics registries, caches, goroutines) leaks from one to the next.
