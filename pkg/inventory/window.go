@@ -9,8 +9,9 @@ import "slices"
 // of the holding possible windows, so pods with different keys spread
 // evenly over all holders instead of piling onto the first max.
 //
-// Slot order is stable while nodes stay: a slot changes hands only when a
-// node goes and another comes.
+// Slot order is stable while nodes stay (a slot changes hands only when a
+// node goes and another comes), but the window moves with any change of
+// the holder set: a new holder shifts the positions after it.
 func (inv *Inventory) window(holders bitset, holding, max int, key uint64) []string {
 	start := int(key % uint64(holding))
 	out := make([]string, 0, max)

@@ -54,8 +54,9 @@ func TestWindowSpreadsEvenly(t *testing.T) {
 }
 
 // FuzzWindow: whatever holds the image and whatever the key, the names are
-// at most max distinct holders, sorted, the same on a second call, and
-// exactly max when a window is named.
+// at most max distinct holders, sorted, the same on a second call, never
+// none while some nodes hold it and some lack it, and exactly max when a
+// window is named (only when neither holders nor lackers fit).
 func FuzzWindow(f *testing.F) {
 	f.Add([]byte{0b10110110, 0xff, 0x0f}, uint8(3), uint64(7))
 	f.Add([]byte{0xaa, 0x55}, uint8(1), uint64(0))
@@ -88,6 +89,15 @@ func FuzzWindow(f *testing.F) {
 				if !holders[h] {
 					t.Fatalf("%s named but does not hold the image", h)
 				}
+			}
+		}
+		if h, e, m := p.Holding, p.Eligible, int(max); h > 0 && h < e && m > 0 {
+			// Someone holds it and someone lacks it: a term is always named.
+			if len(p.Hostnames) == 0 {
+				t.Fatalf("%d of %d hold, max %d: no names", h, e, m)
+			}
+			if wantWindow := h > m && e-h > m; p.Window != wantWindow {
+				t.Fatalf("%d of %d hold, max %d: window %v, want %v", h, e, m, p.Window, wantWindow)
 			}
 		}
 		if p.Window && len(p.Hostnames) != int(max) {

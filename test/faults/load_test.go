@@ -159,8 +159,9 @@ func replicasCPU(b *testing.B, e *env) time.Duration {
 }
 
 // createNodes creates loadNodes Ready nodes; image i (of imageCount) is on
-// every (i+1)-th node, so the stream's images are on 10 to 200 nodes and
-// prepuller names 10 to 100 of them in its affinity term.
+// every (i+1)-th node, so the stream's images are on 10 to 200 nodes:
+// prepuller names 10 to 100 nodes in its affinity term, except for image 0,
+// which every node holds (no term: all_hold).
 func createNodes(ctx context.Context, b *testing.B, cs *kubernetes.Clientset) string {
 	for j := range loadNodes {
 		name := fmt.Sprintf("node-%03d", j)

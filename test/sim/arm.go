@@ -359,10 +359,13 @@ func waitNodesReady(ctx context.Context, cs kubernetes.Interface, want int) erro
 
 // pullerCounter counts writes to puller DaemonSets (creation and every spec
 // change, seen as a new generation), the pods their controller made, and
-// writes to existing puller pods by anyone else: an image changed in place,
-// or a deletion of a pod whose DaemonSet is OnDelete (its controller
-// deletes none; under RollingUpdate the deletions are the rollout's, and
-// show as pods created).
+// writes to existing puller pods by any client: an image changed in place,
+// or a deletion of a pod whose DaemonSet is OnDelete (under RollingUpdate
+// the deletions are the rollout's, and show as pods created). Under OnDelete
+// the DaemonSet controller deletes only failed pods and pods of nodes that
+// no longer fit, which the simulator has none of, so these are prepuller's.
+// The watch can merge writes that come close together (after a relist),
+// so this is a lower bound.
 type pullerCounter struct {
 	mu        sync.Mutex
 	writes    int
@@ -416,7 +419,8 @@ func watchPullers(ctx context.Context, cs kubernetes.Interface) (*pullerCounter,
 			if ref == nil {
 				return
 			}
-			if !slices.EqualFunc(o.Spec.Containers, c.Spec.Containers, func(a, b corev1.Container) bool { return a.Image == b.Image }) {
+			sameImage := func(a, b corev1.Container) bool { return a.Image == b.Image }
+			if !slices.EqualFunc(o.Spec.Containers, c.Spec.Containers, sameImage) || !slices.EqualFunc(o.Spec.InitContainers, c.Spec.InitContainers, sameImage) {
 				pc.add(0, 0, 1)
 			}
 			if o.DeletionTimestamp == nil && c.DeletionTimestamp != nil && onDelete(c, ref) {

@@ -85,8 +85,9 @@ type Start struct {
 type Restart struct {
 	Namespace, Name, Node, Container string
 	Old, New                         string
-	// Seen is when the kubelet saw the new image in the spec, Running when
-	// the container ran it (simulated).
+	// Seen is when the pod worker took the new spec (after the pod first
+	// ran, and after any earlier restart), Running when the container ran
+	// the new image (simulated).
 	Seen, Running time.Duration
 }
 
@@ -263,9 +264,18 @@ func (k *Kubelet) observe(ctx context.Context, obj any) {
 	k.podIPs++
 	ip := fmt.Sprintf("10.%d.%d.%d", 64+k.podIPs>>16&63, k.podIPs>>8&255, k.podIPs&255)
 	k.mu.Unlock()
+	uid := pod.UID
 	go func() {
 		defer close(run.done)
 		k.runPod(pctx, pod.DeepCopy(), ip, run.updates)
+		// A finished worker leaves nothing behind: at 1,000 nodes the
+		// entries (each with a pod copy waiting in updates) added up. A
+		// later event for a pod still there starts a new worker.
+		k.mu.Lock()
+		if k.pods[uid] == run {
+			delete(k.pods, uid)
+		}
+		k.mu.Unlock()
 	}()
 }
 

@@ -15,8 +15,8 @@ const (
 	ArmNone      = "none"
 	ArmChart     = "chart"
 	ArmPrepuller = "prepuller"
-	// ArmPlaced is prepuller with puller.placement.mode: demand, the
-	// configured images pinned everywhere (puller.staticImages).
+	// ArmPlaced is prepuller with puller.placement.mode: demand and
+	// nothing else configured (no puller.staticImages).
 	ArmPlaced = "placed"
 )
 
@@ -43,9 +43,10 @@ type Run struct {
 	// DaemonSets; PullerPods the pods their controller created.
 	DaemonSetWrites int `json:"daemonSetWrites"`
 	PullerPods      int `json:"pullerPods"`
-	// PullerPodWrites counts writes to existing puller pods by a client
-	// other than their DaemonSet controller: image changes in place
-	// (placed slots) and deletions of pods under OnDelete.
+	// PullerPodWrites counts writes to existing puller pods by any
+	// client, as the watch shows them: container image changes (placed
+	// slots changed in place) and deletions of pods of an OnDelete
+	// DaemonSet. In the simulator only prepuller makes either.
 	PullerPodWrites int `json:"pullerPodWrites"`
 	// Steered counts user pods the webhook gave a node affinity term.
 	Steered int `json:"steered"`
