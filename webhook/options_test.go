@@ -19,6 +19,8 @@ func TestOptionsValidate(t *testing.T) {
 			},
 			want: []string{"webhook.port", "webhook.certDir", "webhook.affinityWeight", "webhook.maxAffinityNodes"},
 		},
+		"maxAffinityNodes at its limit":   {opts: func(o *Options) { o.MaxAffinityNodes = MaxAffinityNodesLimit }},
+		"maxAffinityNodes past its limit": {opts: func(o *Options) { o.MaxAffinityNodes = MaxAffinityNodesLimit + 1 }, want: []string{"webhook.maxAffinityNodes"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
