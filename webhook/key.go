@@ -10,19 +10,25 @@ import "prepuller.dev/prepuller/pkg/userpod"
 //
 // A pod with a name (KubeSpawner names them jupyter-<user>) is keyed by
 // namespace and name; one with only generateName by the prefix and its
-// user, which are all it carries before the API server names it.
+// KubeSpawner user name, which are all it carries before the API server
+// names it (pods of one owner with no user name share a window).
 func steerKey(namespace string, p *podView) uint64 {
 	h := fnvOffset
 	h = fnvString(h, namespace)
 	h = fnvString(h, "/")
 	if p.Metadata.Name != "" {
-		h = fnvString(h, p.Metadata.Name)
-	} else {
-		h = fnvString(h, p.Metadata.GenerateName)
-		h = fnvString(h, "/")
-		h = fnvString(h, userpod.User(namespace, p.Metadata.GenerateName, p.Metadata.Annotations, p.Metadata.Labels))
+		return mix(fnvString(h, p.Metadata.Name))
 	}
-	return mix(h)
+	h = fnvString(h, p.Metadata.GenerateName)
+	h = fnvString(h, "/")
+	// The annotation or label as userpod.User reads them, without its
+	// namespace/prefix fallback: those are hashed already, and building
+	// that string would allocate.
+	user := p.Metadata.Annotations[userpod.AnnotationUsername]
+	if user == "" {
+		user = p.Metadata.Labels[userpod.LabelUsername]
+	}
+	return mix(fnvString(h, user))
 }
 
 // FNV-1a, 64 bits, written out so that keying a pod allocates nothing.

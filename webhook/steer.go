@@ -70,8 +70,8 @@ func (h *Handler) decide(p *podView, key uint64) decision {
 	case pr.Holding == pr.Eligible:
 		return decision{reason: reasonAllHold, message: "not steered: " + counts}
 	case pr.Hostnames == nil:
-		// Only with maxAffinityNodes 0, which names nothing.
-		return decision{reason: reasonNoNames, message: "not steered: " + counts + " (maxAffinityNodes is 0)"}
+		// Only with maxAffinityNodes below 1, which Validate refuses.
+		return decision{reason: reasonNoNames, message: "not steered: " + counts + " (maxAffinityNodes below 1)"}
 	}
 	switch {
 	case pr.Complement:

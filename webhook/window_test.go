@@ -96,4 +96,20 @@ func TestSteerKey(t *testing.T) {
 	if a, b := steerKey(hubNS, view("jupyter-alice", "", "alice")), steerKey(hubNS, view("jupyter-alice", "", "alice")); a != b {
 		t.Errorf("the same pod keyed %d then %d", a, b)
 	}
+	// With only the label, the user is read from it as userpod.User would.
+	labelled := &podView{}
+	labelled.Metadata.GenerateName = "jupyter-"
+	labelled.Metadata.Labels = map[string]string{userpod.LabelUsername: "alice"}
+	if got, want := steerKey(hubNS, labelled), keys["generated alice"]; got != want {
+		t.Errorf("generated alice by label keyed %d, by annotation %d", got, want)
+	}
+	// Keying runs in the admission path: it must not allocate, even for a
+	// generated pod with no user name.
+	// (A prefix past 32 bytes: shorter concatenations stay on the stack.)
+	for _, user := range []string{"alice", ""} {
+		generated := view("", "jupyter-a-generated-name-prefix-longer-than-32-bytes-", user)
+		if n := testing.AllocsPerRun(100, func() { steerKey(hubNS, generated) }); n != 0 {
+			t.Errorf("keying a generated pod of user %q allocated %v times", user, n)
+		}
+	}
 }

@@ -27,8 +27,7 @@ type recorder struct {
 	byPod     map[string]int // pod name -> session
 	isCreated map[int]bool
 	hasLeft   map[int]bool
-	steered   map[int]bool
-	terms     map[int]*corev1.NodeSelectorRequirement // the webhook's hostname requirement
+	terms     map[int]*corev1.NodeSelectorRequirement // the webhook's hostname requirement; nil: not steered
 	done      map[int]report.Start
 }
 
@@ -38,7 +37,6 @@ func newRecorder(w workload.Workload) *recorder {
 		byPod:     map[string]int{},
 		isCreated: map[int]bool{},
 		hasLeft:   map[int]bool{},
-		steered:   map[int]bool{},
 		terms:     map[int]*corev1.NodeSelectorRequirement{},
 		done:      map[int]report.Start{},
 	}
@@ -49,9 +47,7 @@ func (r *recorder) created(session int, pod *corev1.Pod) {
 	defer r.mu.Unlock()
 	r.byPod[pod.Name] = session
 	r.isCreated[session] = true
-	req := steeringTerm(pod)
-	r.steered[session] = req != nil
-	r.terms[session] = req
+	r.terms[session] = steeringTerm(pod)
 }
 
 // steeringTerm finds the webhook's preferred term by its marker and returns
@@ -173,7 +169,7 @@ func (r *recorder) unstarted(ctx context.Context, cs kubernetes.Interface) (unsc
 		if !r.w.Sessions[s].Measured {
 			continue
 		}
-		if r.steered[s] {
+		if r.terms[s] != nil {
 			steered++
 		}
 		if _, ok := r.done[s]; ok {
