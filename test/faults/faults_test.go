@@ -60,7 +60,7 @@ var faults = map[string]fault{
 	// The replica the API server is calling is frozen: connections to it
 	// are accepted and never answered, so each call waits timeoutSeconds.
 	"serving-replica-frozen": {hold: 10 * time.Second, recovery: 45 * time.Second, inject: func(ctx context.Context, t *testing.T, e *env) (func(), func() int) {
-		r := e.byAddr[e.proxy.busiest()]
+		r := serving(t, e)
 		t.Logf("freezing %s", r.name)
 		if err := r.signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
@@ -317,12 +317,21 @@ func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String(
 
 // Faults together: several at once, each injected as it is alone, ended
 // together after the longest hold; the bound is the longest of theirs.
+// serving is the replica the API server is calling.
+func serving(t *testing.T, e *env) *replica {
+	r := e.byAddr[e.proxy.busiest()]
+	if r == nil {
+		t.Fatal("the fault proxy routes to no replica")
+	}
+	return r
+}
+
 func init() {
 	faults["together-leader-killed-state-garbage-fight"] = together("leader-killed", "state-garbage", "daemonset-fight")
 	// The replica the API server calls is frozen and the other killed: no
 	// replica answers for the hold.
 	faults["together-serving-frozen-other-killed"] = fault{hold: 10 * time.Second, recovery: 45 * time.Second, inject: func(ctx context.Context, t *testing.T, e *env) (func(), func() int) {
-		frozen := e.byAddr[e.proxy.busiest()]
+		frozen := serving(t, e)
 		t.Logf("freezing %s", frozen.name)
 		if err := frozen.signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)

@@ -51,6 +51,13 @@ func (p *proxy) serve() {
 func (p *proxy) handle(c net.Conn) {
 	p.mu.Lock()
 	backends := p.backends
+	if len(backends) == 0 {
+		// Nowhere to send it: the API server sees a refused call, as with
+		// every replica down.
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
 	first := p.next % len(backends)
 	p.next = first + 1
 	p.conns[c] = struct{}{}
@@ -89,6 +96,9 @@ func (p *proxy) count(addr string, d int) {
 func (p *proxy) busiest() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.backends) == 0 {
+		return ""
+	}
 	best := p.backends[0]
 	for _, b := range p.backends {
 		if p.open[b] > p.open[best] {

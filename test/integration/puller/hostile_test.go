@@ -164,7 +164,10 @@ func TestLostStateWithFullCapWritesNothing(t *testing.T) {
 			if n := e.counter("prepuller_puller_daemonset_writes_total", map[string]string{"op": "update"}) - updates; n != 0 {
 				t.Errorf("%v DaemonSet updates after the rebuild, want 0", n)
 			}
-			s, _, _ := e.state()
+			s, _, err := e.state()
+			if err != nil {
+				t.Fatalf("reading the rebuilt state: %v", err)
+			}
 			if d := s.Get("docker.io/org/a:1"); d == nil || !d.Recovered || d.RecoveredUsers != 2 {
 				t.Errorf("rebuilt entry for a: %+v, want recovered with 2 users", d)
 			}

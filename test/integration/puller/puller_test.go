@@ -158,8 +158,14 @@ func TestRestartDoesNotWrite(t *testing.T) {
 		return s.Len() == 2, fmt.Sprintf("state holds %d images", s.Len())
 	})
 	first.stop()
-	ds, _ := e.daemonSet()
-	_, cm, _ := e.state()
+	ds, err := e.daemonSet()
+	if err != nil {
+		t.Fatalf("reading the DaemonSet before the restart: %v", err)
+	}
+	_, cm, err := e.state()
+	if err != nil {
+		t.Fatalf("reading the state before the restart: %v", err)
+	}
 
 	writes := e.counter("prepuller_puller_daemonset_writes_total", nil)
 	stateWrites := e.counter("prepuller_puller_state_writes_total", nil)
@@ -172,8 +178,14 @@ func TestRestartDoesNotWrite(t *testing.T) {
 	if got := e.counter("prepuller_puller_state_writes_total", nil) - stateWrites; got != 0 {
 		t.Errorf("%v state writes after the restart, want 0", got)
 	}
-	ds2, _ := e.daemonSet()
-	_, cm2, _ := e.state()
+	ds2, err := e.daemonSet()
+	if err != nil {
+		t.Fatalf("reading the DaemonSet after the restart: %v", err)
+	}
+	_, cm2, err := e.state()
+	if err != nil {
+		t.Fatalf("reading the state after the restart: %v", err)
+	}
 	if ds2.ResourceVersion != ds.ResourceVersion {
 		t.Errorf("DaemonSet written on restart: resourceVersion %s -> %s", ds.ResourceVersion, ds2.ResourceVersion)
 	}
