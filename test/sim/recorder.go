@@ -29,6 +29,7 @@ type recorder struct {
 	hasLeft   map[int]bool
 	terms     map[int]*corev1.NodeSelectorRequirement // the webhook's hostname requirement; nil: not steered
 	done      map[int]report.Start
+	users     map[string]int // node -> sessions running there and not left
 }
 
 func newRecorder(w workload.Workload) *recorder {
@@ -39,6 +40,7 @@ func newRecorder(w workload.Workload) *recorder {
 		hasLeft:   map[int]bool{},
 		terms:     map[int]*corev1.NodeSelectorRequirement{},
 		done:      map[int]report.Start{},
+		users:     map[string]int{},
 	}
 }
 
@@ -86,6 +88,11 @@ func preferred(req *corev1.NodeSelectorRequirement, node string) bool {
 func (r *recorder) left(session int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.hasLeft[session] {
+		if st, ok := r.done[session]; ok {
+			r.users[st.Node]--
+		}
+	}
 	r.hasLeft[session] = true
 }
 
@@ -97,7 +104,7 @@ func (r *recorder) started(s kubelet.Start) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	session, ok := r.byPod[s.Name]
-	if !ok {
+	if _, again := r.done[session]; !ok || again {
 		return
 	}
 	image := r.w.Images[r.w.Sessions[session].Image].Ref
@@ -114,6 +121,17 @@ func (r *recorder) started(s kubelet.Start) {
 	if req := r.terms[session]; req != nil {
 		st.SteerOp, st.SteerNodes = string(req.Operator), len(req.Values)
 		st.OnPreferred = preferred(req, s.Node)
+		if req.Operator == corev1.NodeSelectorOpIn && len(req.Values) > 0 {
+			least := r.users[req.Values[0]]
+			for _, n := range req.Values[1:] {
+				least = min(least, r.users[n])
+			}
+			st.NamedMinUsers = &least
+		}
+	}
+	st.NodeUsers = r.users[s.Node]
+	if !r.hasLeft[session] {
+		r.users[s.Node]++
 	}
 	r.done[session] = st
 }

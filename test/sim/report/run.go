@@ -72,6 +72,12 @@ type Start struct {
 	SteerOp     string `json:"steerOp,omitempty"`
 	SteerNodes  int    `json:"steerNodes,omitempty"`
 	OnPreferred bool   `json:"onPreferred,omitempty"`
+	// Load when the pod started, to tell why a steered pod landed where it
+	// did: user pods already running on its node, and on the least loaded
+	// node its In term named (nil without one). Pods still pulling are not
+	// counted, so both are lower bounds.
+	NodeUsers     int  `json:"nodeUsers"`
+	NamedMinUsers *int `json:"namedMinUsers,omitempty"`
 }
 
 // Node is one node's pulls over the whole run.
