@@ -3,6 +3,8 @@ package placement
 import (
 	"math"
 	"sort"
+
+	"prepuller.dev/prepuller/pkg/keyhash"
 )
 
 // Demand is one learned image's demand, as package puller measures it.
@@ -247,17 +249,12 @@ func (ns *nodeState) freeSlot(img string, weight, rank map[string]int, spare map
 }
 
 // spread orders nodes for one image: a different order per image, stable
-// across syncs.
+// across syncs, and scattered: nodes with neighbouring names must not sort
+// side by side, or an image's holders would be a run of neighbours that
+// kube-scheduler's sample of a large cluster (a contiguous part of its
+// node list) misses all together (pkg/keyhash).
 func spread(image, node string) uint64 {
-	// FNV-1a, inlined: no allocation per node and image.
-	const prime = 1099511628211
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(image); i++ {
-		h = (h ^ uint64(image[i])) * prime
-	}
-	h = (h ^ 0) * prime
-	for i := 0; i < len(node); i++ {
-		h = (h ^ uint64(node[i])) * prime
-	}
-	return h
+	h := keyhash.String(keyhash.Offset, image)
+	h = keyhash.Byte(h, 0)
+	return keyhash.Finish(keyhash.String(h, node))
 }
