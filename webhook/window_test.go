@@ -16,15 +16,16 @@ import (
 // halfHolders are the nodes of testInventory holding half, in slot order.
 var halfHolders = []string{"n0", "n1", "n2", "n3", "n4"}
 
-// windowOf is the window a pod named name gets: max holders in slot order
-// from its key modulo their count, wrapping, sorted.
+// windowOf is the window a pod named name gets, restated as the oracle:
+// from its key modulo the holder count, in slot order and around the end,
+// the holders at offsets floor(j*len/max) for j < max, sorted.
 func windowOf(namespace, name string, holders []string, max int) []string {
 	p := &podView{}
 	p.Metadata.Name = name
 	start := int(steerKey(namespace, p) % uint64(len(holders)))
 	out := make([]string, 0, max)
-	for i := range max {
-		out = append(out, holders[(start+i)%len(holders)])
+	for j := range max {
+		out = append(out, holders[(start+j*len(holders)/max)%len(holders)])
 	}
 	slices.Sort(out)
 	return out
