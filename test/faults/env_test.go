@@ -113,12 +113,16 @@ func startEnv(ctx context.Context, t testing.TB, spawn bool) *env {
 		if err := os.Mkdir(certDir, 0o700); err != nil {
 			t.Fatal(err)
 		}
+		hookCfg := map[string]any{"host": "127.0.0.1", "port": portN, "certDir": certDir}
+		if *maxAffinityNodes > 0 {
+			hookCfg["maxAffinityNodes"] = *maxAffinityNodes
+		}
 		cfg := map[string]any{
 			"namespace":              ns,
 			"logFormat":              "json",
 			"metricsBindAddress":     "0",
 			"healthProbeBindAddress": probe,
-			"webhook":                map[string]any{"host": "127.0.0.1", "port": portN, "certDir": certDir},
+			"webhook":                hookCfg,
 			"certs":                  map[string]any{"mode": "self-signed", "dnsNames": []string{"localhost"}},
 			"puller":                 map[string]any{"writeInterval": writeInterval.String(), "rolloutWait": "0s"},
 		}

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -41,6 +42,12 @@ const (
 
 var loadRates = []int{10, 25, 50, 100, 200, 400}
 
+// -max-affinity-nodes sets the replicas' webhook.maxAffinityNodes (0: the
+// default, 100), to measure what the term's size costs the API server:
+//
+//	go test -run '^$' -bench LoadHeld -benchtime 1x ./test/faults/ -args -max-affinity-nodes=10
+var maxAffinityNodes = flag.Int("max-affinity-nodes", 0, "the replicas' webhook.maxAffinityNodes (0: prepuller's default)")
+
 // BenchmarkLoadHeld finds the highest create rate at which prepuller adds
 // no more than the no-op webhook plus 1 ms at p99, with two replicas, and
 // prepuller's CPU and memory there. Run it alone (it takes about 7 minutes):
@@ -66,7 +73,7 @@ func BenchmarkLoadHeld(b *testing.B) {
 		// Warm up: images learned, the inventory holding the nodes.
 		e.spawner.run(timeout(ctx, 8*time.Second), 25)
 		steady(ctx, b, e, 2*time.Minute)
-		b.Logf("%d nodes; the %d images are on %s of them", loadNodes, imageCount, steered)
+		b.Logf("%d nodes; the %d images are on %s of them; webhook.maxAffinityNodes %d (0: the default)", loadNodes, imageCount, steered, *maxAffinityNodes)
 		b.Logf("| creates/s | no-op p50 / p99 | prepuller p50 / p99 | prepuller p99 - no-op p99 | creates no-op / prepuller (wanted) | failed | prepuller CPU (cores, both replicas) | RSS per replica | held |")
 		held := 0
 		for _, rate := range loadRates {
