@@ -68,3 +68,18 @@ func CreateNodes(ctx context.Context, c client.Client, prefix string, count int,
 	}
 	return names, nil
 }
+
+// SchedulerConfig is a KubeSchedulerConfiguration for kube-scheduler's
+// default profile that reads kubeconfig, with API rate limits high enough
+// for simulated load and no leader election. Callers append profiles.
+func SchedulerConfig(kubeconfig string) string {
+	return fmt.Sprintf(`apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection:
+  kubeconfig: %q
+  qps: 1000
+  burst: 2000
+leaderElection:
+  leaderElect: false
+`, kubeconfig)
+}

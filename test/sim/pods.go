@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"prepuller.dev/prepuller/test/cluster"
 	"prepuller.dev/prepuller/test/sim/workload"
 )
 
@@ -156,15 +157,7 @@ func chartPuller(w workload.Workload) *appsv1.DaemonSet {
 // The user-scheduler variant carries the JupyterHub chart's weights.
 func schedulerConfig(kubeconfig string, userScheduler bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, `apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration
-clientConnection:
-  kubeconfig: %q
-  qps: 1000
-  burst: 2000
-leaderElection:
-  leaderElect: false
-`, kubeconfig)
+	b.WriteString(cluster.SchedulerConfig(kubeconfig))
 	if !userScheduler {
 		return b.String()
 	}

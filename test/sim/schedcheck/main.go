@@ -61,15 +61,7 @@ func run(nodes, pods, named int, holders string, seed int64) error {
 	defer os.RemoveAll(dir)
 	conf := filepath.Join(dir, "scheduler.yaml")
 	kubeconfig := filepath.Join(dir, "cluster", "kubeconfig") // cluster.Start writes it there
-	if err := os.WriteFile(conf, fmt.Appendf(nil, `apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration
-clientConnection:
-  kubeconfig: %q
-  qps: 1000
-  burst: 2000
-leaderElection:
-  leaderElect: false
-`, kubeconfig), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(cluster.SchedulerConfig(kubeconfig)), 0o600); err != nil {
 		return err
 	}
 	c, err := cluster.Start(ctx, cluster.Options{Scheduler: true, SchedulerConfig: conf, Dir: filepath.Join(dir, "cluster")})
