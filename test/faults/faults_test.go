@@ -315,8 +315,6 @@ func runFault(ctx context.Context, t *testing.T, e *env, name string, f fault) {
 
 func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
 
-// Faults together: several at once, each injected as it is alone, ended
-// together after the longest hold; the bound is the longest of theirs.
 // serving is the replica the API server is calling.
 func serving(t *testing.T, e *env) *replica {
 	r := e.byAddr[e.proxy.busiest()]
@@ -326,6 +324,8 @@ func serving(t *testing.T, e *env) *replica {
 	return r
 }
 
+// Faults together: several at once, each injected as it is alone, ended
+// together after the longest hold; the bound is the longest of theirs.
 func init() {
 	faults["together-leader-killed-state-garbage-fight"] = together("leader-killed", "state-garbage", "daemonset-fight")
 	// The replica the API server calls is frozen and the other killed: no

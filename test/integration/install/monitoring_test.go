@@ -110,9 +110,14 @@ var selectorName = regexp.MustCompile(`([a-zA-Z_:][a-zA-Z0-9_:]*)\{`)
 // TestMonitoringMetricsExist: every series the dashboard and the alerts
 // query is one prepuller exports: a prepuller_ name registered in this
 // repository's code, or one of controller-runtime's (webhook latency,
-// leader election) registered in the module prepuller builds with.
+// leader election) registered in the module prepuller builds with; or,
+// for the alerts on what only the API server sees, one of its admission
+// series, found in k8s.io/apiserver's source.
 func TestMonitoringMetricsExist(t *testing.T) {
 	exported := exportedMetrics(t)
+	for name := range apiServerMetrics(t) {
+		exported[name] = true
+	}
 	objs := renderHelm(t, "prepuller", "prepuller", monitoringValues())
 	var exprs []string
 	groups, _, _ := unstructured.NestedSlice(find(t, objs, "PrometheusRule", "prepuller").Object, "spec", "groups")
@@ -158,6 +163,32 @@ func TestMonitoringMetricsExist(t *testing.T) {
 			}
 		}
 	}
+}
+
+// apiServerMetrics are the API server's admission series,
+// apiserver_admission_<Name>, from the Name fields of the k8s.io/apiserver
+// module prepuller builds with (the same code kube-apiserver registers).
+func apiServerMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "k8s.io/apiserver").Output()
+	if err != nil {
+		t.Fatalf("locating k8s.io/apiserver: %v", err)
+	}
+	src, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "pkg", "admission", "metrics", "metrics.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(src), `namespace = "apiserver"`) || !strings.Contains(string(src), `subsystem = "admission"`) {
+		t.Fatal("k8s.io/apiserver's admission metrics no longer name namespace apiserver, subsystem admission")
+	}
+	names := map[string]bool{}
+	for _, m := range regexp.MustCompile(`Name:\s+"([a-z0-9_]+)"`).FindAllSubmatch(src, -1) {
+		names["apiserver_admission_"+string(m[1])] = true
+	}
+	if !names["apiserver_admission_webhook_admission_duration_seconds"] {
+		t.Fatalf("found %v in k8s.io/apiserver's admission metrics, not the webhook duration series: the scan is broken", names)
+	}
+	return names
 }
 
 var metricLiteral = regexp.MustCompile(`"((?:prepuller|controller_runtime_webhook|leader_election)_[a-z0-9_]+)"`)
