@@ -23,13 +23,9 @@ func steerKey(namespace string, p *podView) uint64 {
 	}
 	h = keyhash.String(h, p.Metadata.GenerateName)
 	h = keyhash.Byte(h, '/')
-	// The annotation or label as userpod.User reads them, without its
-	// namespace/prefix fallback: those are hashed already, and building
-	// that string would allocate.
-	user := p.Metadata.Annotations[userpod.AnnotationUsername]
-	if user == "" {
-		user = p.Metadata.Labels[userpod.LabelUsername]
-	}
+	// Username, not userpod.User: its namespace/prefix fallback is hashed
+	// already, and building that string would allocate.
+	user := userpod.Username(p.Metadata.Annotations, p.Metadata.Labels)
 	// Finished, since the key is used modulo the holder count: names that
 	// differ in one last character must not land on neighbouring windows.
 	return keyhash.Finish(keyhash.String(h, user))

@@ -31,11 +31,17 @@ func Skipped(annotations map[string]string) bool {
 // has no name yet), so that a pod without a user name counts as one user,
 // and a restarted server, which keeps its name, not as two.
 func User(namespace, name string, annotations, labels map[string]string) string {
-	if u := annotations[AnnotationUsername]; u != "" {
-		return u
-	}
-	if u := labels[LabelUsername]; u != "" {
+	if u := Username(annotations, labels); u != "" {
 		return u
 	}
 	return namespace + "/" + name
+}
+
+// Username is the KubeSpawner user name a pod carries: the username
+// annotation, else the username label, else "". It allocates nothing.
+func Username(annotations, labels map[string]string) string {
+	if u := annotations[AnnotationUsername]; u != "" {
+		return u
+	}
+	return labels[LabelUsername]
 }

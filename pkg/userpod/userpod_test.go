@@ -116,16 +116,19 @@ func TestPodImagesManyContainers(t *testing.T) {
 func TestUser(t *testing.T) {
 	cases := map[string]struct {
 		annotations, labels map[string]string
-		want                string
+		want, username      string
 	}{
-		"annotation first": {annotations: map[string]string{AnnotationUsername: "Alice@Example"}, labels: map[string]string{LabelUsername: "alice-40example"}, want: "Alice@Example"},
-		"label else":       {labels: map[string]string{LabelUsername: "alice"}, want: "alice"},
+		"annotation first": {annotations: map[string]string{AnnotationUsername: "Alice@Example"}, labels: map[string]string{LabelUsername: "alice-40example"}, want: "Alice@Example", username: "Alice@Example"},
+		"label else":       {labels: map[string]string{LabelUsername: "alice"}, want: "alice", username: "alice"},
 		"neither: the pod": {want: "hub/jupyter-a"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			if got := User("hub", "jupyter-a", tc.annotations, tc.labels); got != tc.want {
 				t.Errorf("User = %q, want %q", got, tc.want)
+			}
+			if got := Username(tc.annotations, tc.labels); got != tc.username {
+				t.Errorf("Username = %q, want %q", got, tc.username)
 			}
 		})
 	}

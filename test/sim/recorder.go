@@ -29,7 +29,6 @@ type recorder struct {
 	hasLeft   map[int]bool
 	terms     map[int]*corev1.NodeSelectorRequirement // the webhook's hostname requirement; nil: not steered
 	done      map[int]report.Start
-	users     map[string]int // node -> sessions running there and not left
 }
 
 func newRecorder(w workload.Workload) *recorder {
@@ -40,7 +39,6 @@ func newRecorder(w workload.Workload) *recorder {
 		hasLeft:   map[int]bool{},
 		terms:     map[int]*corev1.NodeSelectorRequirement{},
 		done:      map[int]report.Start{},
-		users:     map[string]int{},
 	}
 }
 
@@ -88,12 +86,19 @@ func preferred(req *corev1.NodeSelectorRequirement, node string) bool {
 func (r *recorder) left(session int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.hasLeft[session] {
-		if st, ok := r.done[session]; ok {
-			r.users[st.Node]--
+	r.hasLeft[session] = true
+}
+
+// usersPerNode counts the sessions running on each node: started and not
+// left. Called with r.mu held.
+func (r *recorder) usersPerNode() map[string]int {
+	users := map[string]int{}
+	for s, st := range r.done {
+		if !r.hasLeft[s] {
+			users[st.Node]++
 		}
 	}
-	r.hasLeft[session] = true
+	return users
 }
 
 // started is the kubelet's callback; puller pods are ignored.
@@ -118,21 +123,19 @@ func (r *recorder) started(s kubelet.Start) {
 		WaitSeconds: (s.Running - s.Seen).Seconds(),
 		Cold:        cold,
 	}
+	users := r.usersPerNode()
 	if req := r.terms[session]; req != nil {
 		st.SteerOp, st.SteerNodes = string(req.Operator), len(req.Values)
 		st.OnPreferred = preferred(req, s.Node)
 		if req.Operator == corev1.NodeSelectorOpIn && len(req.Values) > 0 {
-			least := r.users[req.Values[0]]
+			least := users[req.Values[0]]
 			for _, n := range req.Values[1:] {
-				least = min(least, r.users[n])
+				least = min(least, users[n])
 			}
 			st.NamedMinUsers = &least
 		}
 	}
-	st.NodeUsers = r.users[s.Node]
-	if !r.hasLeft[session] {
-		r.users[s.Node]++
-	}
+	st.NodeUsers = users[s.Node]
 	r.done[session] = st
 }
 

@@ -158,14 +158,20 @@ func TestRestartDoesNotWrite(t *testing.T) {
 		return s.Len() == 2, fmt.Sprintf("state holds %d images", s.Len())
 	})
 	first.stop()
-	ds, err := e.daemonSet()
-	if err != nil {
-		t.Fatalf("reading the DaemonSet before the restart: %v", err)
+	// The resourceVersions of the DaemonSet and the state ConfigMap.
+	versions := func(when string) (string, string) {
+		t.Helper()
+		ds, err := e.daemonSet()
+		if err != nil {
+			t.Fatalf("reading the DaemonSet %s the restart: %v", when, err)
+		}
+		_, cm, err := e.state()
+		if err != nil {
+			t.Fatalf("reading the state %s the restart: %v", when, err)
+		}
+		return ds.ResourceVersion, cm.ResourceVersion
 	}
-	_, cm, err := e.state()
-	if err != nil {
-		t.Fatalf("reading the state before the restart: %v", err)
-	}
+	dsRV, cmRV := versions("before")
 
 	writes := e.counter("prepuller_puller_daemonset_writes_total", nil)
 	stateWrites := e.counter("prepuller_puller_state_writes_total", nil)
@@ -178,19 +184,12 @@ func TestRestartDoesNotWrite(t *testing.T) {
 	if got := e.counter("prepuller_puller_state_writes_total", nil) - stateWrites; got != 0 {
 		t.Errorf("%v state writes after the restart, want 0", got)
 	}
-	ds2, err := e.daemonSet()
-	if err != nil {
-		t.Fatalf("reading the DaemonSet after the restart: %v", err)
+	dsRV2, cmRV2 := versions("after")
+	if dsRV2 != dsRV {
+		t.Errorf("DaemonSet written on restart: resourceVersion %s -> %s", dsRV, dsRV2)
 	}
-	_, cm2, err := e.state()
-	if err != nil {
-		t.Fatalf("reading the state after the restart: %v", err)
-	}
-	if ds2.ResourceVersion != ds.ResourceVersion {
-		t.Errorf("DaemonSet written on restart: resourceVersion %s -> %s", ds.ResourceVersion, ds2.ResourceVersion)
-	}
-	if cm2.ResourceVersion != cm.ResourceVersion {
-		t.Errorf("state written on restart: resourceVersion %s -> %s", cm.ResourceVersion, cm2.ResourceVersion)
+	if cmRV2 != cmRV {
+		t.Errorf("state written on restart: resourceVersion %s -> %s", cmRV, cmRV2)
 	}
 }
 
