@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,12 +41,16 @@ const (
 	rDigest    = "docker.io/jupyter/r-notebook@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 	netTools   = "docker.io/jupyterhub/k8s-network-tools:4.0.0"
 	binder     = "docker.io/rocker/binder:latest"
+	crowded    = "quay.io/x/crowded:1"
+	course     = "quay.io/x/course:1"
 )
 
 var fixedTime = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
 // testInventory: ten eligible nodes n0..n9. scipy on 3, datasci on 9, half
-// on 5, everywhere on all 10, rDigest on n3.
+// on 5, everywhere on all 10, rDigest on n3. course on n0..n2, where n0
+// runs 3 of its users (busy: the limit for 3 users is ceil(4/10)+2 = 3);
+// crowded on n0 and n1, each running 3 of its users (both busy).
 func testInventory() *inventory.Inventory {
 	inv := inventory.New()
 	for i := range 10 {
@@ -63,7 +68,19 @@ func testInventory() *inventory.Inventory {
 		if i == 3 {
 			w.Image(4e9, rDigest, "jupyter/r-notebook:2024")
 		}
+		if i < 3 {
+			w.Image(3e9, course)
+		}
+		if i < 2 {
+			w.Image(3e9, crowded)
+		}
 		inv.UpsertNode(w.Obj())
+	}
+	for j := range 3 {
+		inv.UpsertUserPod(fmt.Sprintf("hub/course-%d", j), "n0", course)
+		for _, n := range []string{"n0", "n1"} {
+			inv.UpsertUserPod(fmt.Sprintf("hub/crowded-%s-%d", n, j), n, crowded)
+		}
 	}
 	return inv
 }
@@ -411,6 +428,20 @@ func TestHandle(t *testing.T) {
 			want:          user("everywhere:1").Annotation(AnnotationSteered, "not steered: 10/10 nodes hold "+everywhere).Obj(),
 			wantSightings: []imageset.Sighting{sighting("jupyter-alice", everywhere, "alice")},
 			wantReason:    reasonAllHold,
+		},
+		"a holder busy with the image's users is left out": {
+			pod: user("quay.io/x/course:1").Obj(),
+			want: user("quay.io/x/course:1").Annotation(AnnotationSteered, "3/10 nodes hold "+course+", 1 busy with its users").
+				Affinity(steeredTo(ownTerm(50, corev1.NodeSelectorOpIn, "n1", "n2"))).Obj(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", course, "alice")},
+			wantReason:    reasonHolders,
+		},
+		"every holder busy: the pod is kept off them": {
+			pod: user("quay.io/x/crowded:1").Obj(),
+			want: user("quay.io/x/crowded:1").Annotation(AnnotationSteered, "2/10 nodes hold "+crowded+", 2 busy with its users (steered away from them)").
+				Affinity(steeredTo(ownTerm(50, corev1.NodeSelectorOpNotIn, "n0", "n1"))).Obj(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", crowded, "alice")},
+			wantReason:    reasonAllBusy,
 		},
 		"held nowhere: no term": {
 			pod:           user("rocker/binder").Obj(),

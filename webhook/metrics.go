@@ -26,6 +26,7 @@ var (
 	reasonHolders        = reason{outcomeSteered, "holders"}
 	reasonComplement     = reason{outcomeSteered, "complement"}
 	reasonWindow         = reason{outcomeSteered, "window"}
+	reasonAllBusy        = reason{outcomeSteered, "holders_busy"}
 	reasonAlreadySteered = reason{outcomeSteered, "already_steered"}
 
 	reasonSteerOff    = reason{outcomeNotSteered, "steer_annotation"}
@@ -47,7 +48,7 @@ var (
 	reasonPanic  = reason{outcomeError, "panic"}
 
 	allReasons = []reason{
-		reasonHolders, reasonComplement, reasonWindow, reasonAlreadySteered,
+		reasonHolders, reasonComplement, reasonWindow, reasonAllBusy, reasonAlreadySteered,
 		reasonSteerOff, reasonNoHolder, reasonAllHold, reasonNoNames, reasonNoEligible, reasonBadImage, reasonNoContainer,
 		reasonNotPodCreate, reasonNamespace, reasonSelector, reasonSkipAnno, reasonDryRun,
 		reasonDecode, reasonNoUID, reasonPanic,

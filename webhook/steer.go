@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	"prepuller.dev/prepuller/pkg/inventory"
+	"prepuller.dev/prepuller/pkg/userpod"
 )
 
 // MarkerLabel makes the webhook's own affinity term recognizable: the term
@@ -19,23 +20,6 @@ import (
 const MarkerLabel = "prepuller.dev/steering-term"
 
 const preferredPath = "/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution"
-
-// steeringImage picks the image that decides where the pod goes: the
-// container named Options.SteeringContainer (KubeSpawner's "notebook"), else
-// the first container. It is the user's environment and by far the largest
-// image; init containers (block-cloud-metadata) are small and everywhere.
-func (h *Handler) steeringImage(p *podView) (string, bool) {
-	cs := p.Spec.Containers
-	if len(cs) == 0 {
-		return "", false
-	}
-	for i := range cs {
-		if cs[i].Name == h.opts.SteeringContainer {
-			return cs[i].Image, true
-		}
-	}
-	return cs[0].Image, true
-}
 
 // decision is what steering concluded for one pod.
 type decision struct {
@@ -52,7 +36,7 @@ func (h *Handler) decide(p *podView, key uint64) decision {
 	if p.Metadata.Annotations[AnnotationSteer] == "false" {
 		return decision{reason: reasonSteerOff, message: "not steered: " + AnnotationSteer + " is \"false\""}
 	}
-	raw, ok := h.steeringImage(p)
+	raw, ok := userpod.SteeringImage(p.Spec.Containers, h.opts.SteeringContainer)
 	if !ok {
 		return decision{reason: reasonNoContainer, message: "not steered: pod has no container"}
 	}
@@ -62,6 +46,9 @@ func (h *Handler) decide(p *podView, key uint64) decision {
 	}
 	pr := h.inventory.Presence(img, h.opts.MaxAffinityNodes, key)
 	counts := strconv.Itoa(pr.Holding) + "/" + strconv.Itoa(pr.Eligible) + " nodes hold " + img
+	if pr.Busy > 0 {
+		counts += ", " + strconv.Itoa(pr.Busy) + " busy with its users"
+	}
 	switch {
 	case pr.Eligible == 0:
 		return decision{reason: reasonNoEligible, message: "not steered: no eligible nodes known"}
@@ -69,6 +56,11 @@ func (h *Handler) decide(p *podView, key uint64) decision {
 		return decision{reason: reasonNoHolder, message: "not steered: " + counts}
 	case pr.Holding == pr.Eligible:
 		return decision{reason: reasonAllHold, message: "not steered: " + counts}
+	case pr.Crowded:
+		// A burst of the image has filled its holders: keep the pod off
+		// them, where the scheduler's image locality score would send it.
+		return decision{reason: reasonAllBusy, message: counts + " (steered away from them)",
+			term: h.term(corev1.NodeSelectorOpNotIn, pr.Hostnames)}
 	case pr.Hostnames == nil:
 		// Only with maxAffinityNodes below 1, which Validate refuses.
 		return decision{reason: reasonNoNames, message: "not steered: " + counts + " (maxAffinityNodes below 1)"}

@@ -40,6 +40,18 @@ func (b bitset) clear(i int) bool {
 	return true
 }
 
+// andNot returns a new set of the slots in a and not in b.
+func andNot(a, b bitset) bitset {
+	out := make(bitset, len(a))
+	for w, word := range a {
+		if w < len(b) {
+			word &^= b[w]
+		}
+		out[w] = word
+	}
+	return out
+}
+
 // forEach calls fn for every slot in a, and, when not nil, not in b.
 // It stops when fn returns false.
 func forEachAndNot(a, b bitset, fn func(int) bool) {

@@ -23,12 +23,14 @@ type Inventory struct {
 	opts Options
 
 	mu     sync.RWMutex
-	nodes  map[string]*node  // by node name
-	images map[string]*image // by normalized reference
-	pods   map[string]string // puller pod "ns/name" -> node name
-	slots  []*node           // slot -> node; nil when free
-	free   []int             // free slots, reused so bitsets stay short
-	norm   *imageref.Cache   // raw status names; used outside mu
+	nodes  map[string]*node       // by node name
+	images map[string]*image      // by normalized reference
+	pods   map[string]string      // puller pod "ns/name" -> node name
+	users  map[string]userPod     // user pod "ns/name" -> node and image
+	usage  map[string]*imageUsers // by normalized steering image
+	slots  []*node                // slot -> node; nil when free
+	free   []int                  // free slots, reused so bitsets stay short
+	norm   *imageref.Cache        // raw status names; used outside mu
 
 	eligible      bitset
 	eligibleCount int
@@ -68,6 +70,8 @@ func New() *Inventory {
 		nodes:  map[string]*node{},
 		images: map[string]*image{},
 		pods:   map[string]string{},
+		users:  map[string]userPod{},
+		usage:  map[string]*imageUsers{},
 		norm:   imageref.NewCache(normCacheSize),
 	}
 }
@@ -79,19 +83,32 @@ type Presence struct {
 	Eligible int
 	// Holding is the number of eligible nodes holding the image.
 	Holding int
-	// Hostnames are the kubernetes.io/hostname values of the holders (when
-	// Complement is false) or of the eligible nodes lacking the image (when
-	// Complement is true), sorted. When neither list fits the bound, a
-	// window of max holders (Window is true). The caller owns the slice.
+	// Busy is how many of the holders already run more of the image's user
+	// pods than their share (busyLimit): they are left out of Hostnames.
+	Busy int
+	// Hostnames are the kubernetes.io/hostname values of the holders that
+	// are not busy (when Complement is false) or of the eligible nodes
+	// that lack the image or are busy (when Complement is true), sorted.
+	// When neither list fits the bound, a window of max holders that are
+	// not busy (Window is true). Nil when there is nothing to prefer. The
+	// caller owns the slice.
 	Hostnames  []string
 	Complement bool
 	Window     bool
+	// Crowded: every holder is busy, and Hostnames are the busy holders
+	// (a window of max of them when more), for a term that keeps the pod
+	// off them: steering must not leave a burst to the scheduler's own
+	// image locality score, which favours those same nodes.
+	Crowded bool
 }
 
 // Presence reports where image is, naming at most max nodes: the holders
 // when there are at most max of them, otherwise the eligible nodes lacking
 // the image when those are at most max, otherwise a window of max holders
-// chosen by key (see window). It allocates only the returned names.
+// chosen by key (see window). Holders busy with the image's users count as
+// lacking it; when every holder is busy, the busy ones are named to be
+// avoided (Crowded). It allocates the returned names, and a bitset of the holders
+// that are not busy when some are.
 func (inv *Inventory) Presence(image string, max int, key uint64) Presence {
 	inv.mu.RLock()
 	defer inv.mu.RUnlock()
@@ -103,14 +120,30 @@ func (inv *Inventory) Presence(image string, max int, key uint64) Presence {
 	if p.Holding == 0 || p.Holding == p.Eligible {
 		return p // nothing to prefer: no node, or every node, has it
 	}
+	holders := img.holders
+	busy, n := inv.busyLocked(image, img)
+	if n > 0 {
+		p.Busy = n
+		holders = andNot(holders, busy)
+	}
+	free := p.Holding - p.Busy
 	switch {
-	case p.Holding <= max:
-		p.Hostnames = inv.hostnames(img.holders, nil, p.Holding)
-	case p.Eligible-p.Holding <= max:
-		p.Hostnames = inv.hostnames(inv.eligible, img.holders, p.Eligible-p.Holding)
+	case free == 0 && max > 0:
+		// Every holder is busy: name them, to be avoided.
+		if p.Busy <= max {
+			p.Hostnames = inv.hostnames(busy, nil, p.Busy)
+		} else {
+			p.Hostnames = inv.window(busy, p.Busy, max, key)
+		}
+		p.Crowded = true
+	case free == 0:
+	case free <= max:
+		p.Hostnames = inv.hostnames(holders, nil, free)
+	case p.Eligible-free <= max:
+		p.Hostnames = inv.hostnames(inv.eligible, holders, p.Eligible-free)
 		p.Complement = true
 	case max > 0:
-		p.Hostnames = inv.window(img.holders, p.Holding, max, key)
+		p.Hostnames = inv.window(holders, free, max, key)
 		p.Window = true
 	}
 	return p

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -124,12 +125,7 @@ func StripNode(obj any) (any, error) {
 	if !ok {
 		return obj, nil // e.g. a tombstone; leave it alone
 	}
-	out := &corev1.Node{}
-	out.TypeMeta = n.TypeMeta
-	out.Name = n.Name
-	out.UID = n.UID
-	out.ResourceVersion = n.ResourceVersion
-	out.Labels = n.Labels
+	out := &corev1.Node{TypeMeta: n.TypeMeta, ObjectMeta: identity(n.ObjectMeta)}
 	out.Spec.Unschedulable = n.Spec.Unschedulable
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
@@ -147,3 +143,9 @@ func StripNode(obj any) (any, error) {
 }
 
 var _ toolscache.TransformFunc = StripNode
+
+// identity is the metadata a stripped object keeps: what names it, its
+// version (the informer compares them) and its labels.
+func identity(m metav1.ObjectMeta) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion, Labels: m.Labels}
+}

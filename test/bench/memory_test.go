@@ -11,6 +11,8 @@ import (
 	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/pkg/inventory"
 	it "prepuller.dev/prepuller/pkg/inventory/inventorytest"
+	"prepuller.dev/prepuller/pkg/userpod"
+	"prepuller.dev/prepuller/test/builder"
 )
 
 // Scale of the memory benchmark.
@@ -39,6 +41,12 @@ func BenchmarkMemory(b *testing.B) {
 	b.Run("inventory+pullerpods", func(b *testing.B) {
 		for b.Loop() {
 			mb := heapDelta(func() any { return buildInventory(true) })
+			b.ReportMetric(mb, "heap-MB")
+		}
+	})
+	b.Run("userpods", func(b *testing.B) {
+		for b.Loop() {
+			mb := heapDelta(buildUserPods)
 			b.ReportMetric(mb, "heap-MB")
 		}
 	})
@@ -86,6 +94,35 @@ func buildInventory(pullerPods bool) *inventory.Inventory {
 		}
 	}
 	return inv
+}
+
+// buildUserPods is what every replica keeps of memUsers running user pods
+// on memNodes nodes: the stripped pods its informer stores
+// (inventory.StripUserPod) and the inventory's per-node counts.
+func buildUserPods() any {
+	scope, err := userpod.DefaultOptions().Scope("prepuller")
+	if err != nil {
+		panic(err)
+	}
+	inv := inventory.New()
+	h := inventory.UserPodHandler(inv, inventory.UserPodOptions{Scope: scope, SteeringContainer: "notebook"})
+	store := make([]any, 0, memUsers)
+	for i := range memUsers {
+		user := fmt.Sprintf("student-%05d", i)
+		p := builder.MakeUserPod("jupyter-"+user, "hub", user).
+			Annotation("hub.jupyter.org/servername", "").
+			InitContainer("block-cloud-metadata", "quay.io/jupyterhub/k8s-network-tools:4.0.0").
+			Container("notebook", fmt.Sprintf("registry.example.org/team-%d/env:v1", i%memImagePool)).
+			Node(fmt.Sprintf("ip-10-%d-%d-%d.eu-west-1.compute.internal", i%memNodes/65536, i%memNodes/256%256, i%memNodes%256)).
+			Phase(corev1.PodRunning).Obj()
+		stripped, err := inventory.StripUserPod(p)
+		if err != nil {
+			panic(err)
+		}
+		h.OnAdd(stripped, false)
+		store = append(store, stripped)
+	}
+	return []any{inv, store}
 }
 
 func buildImageSet() *imageset.Set {

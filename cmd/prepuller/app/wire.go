@@ -49,6 +49,7 @@ func cacheOptions(cfg config.Config) cache.Options {
 //	  -> rendered puller DaemonSet                        (puller.Setup)
 //	kubelet pulls -> puller pod statuses, node.status.images
 //	  -> node inventory                        (inventory.SetupWithManager)
+//	user pods bound to nodes -> busy holders      (inventory.SetupUserPods)
 //	  -> webhook steering
 func New(restConfig *rest.Config, cfg config.Config, seams Seams) (*Prepuller, error) {
 	// The configuration's userPods section, parsed once for every reader.
@@ -82,6 +83,12 @@ func New(restConfig *rest.Config, cfg config.Config, seams Seams) (*Prepuller, e
 		PullerNamespace:      cfg.Namespace,
 		PullerPodSelector:    puller.PodSelector(cfg.Puller),
 		EligibleNodeSelector: scope.EligibleNodes,
+	}); err != nil {
+		return nil, err
+	}
+	if err := inventory.SetupUserPods(mgr, inv, inventory.UserPodOptions{
+		Scope:             scope,
+		SteeringContainer: cfg.Webhook.SteeringContainer,
 	}); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"prepuller.dev/prepuller/pkg/imageref"
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/webhook"
 )
 
@@ -55,7 +56,7 @@ func Explain(ctx context.Context, c client.Reader, s *Snapshot, namespace, name 
 			}
 		}
 	}
-	raw := steeringImage(&pod, s.Config.Webhook.SteeringContainer)
+	raw, _ := userpod.SteeringImageOf(&pod, s.Config.Webhook.SteeringContainer)
 	if raw == "" {
 		return ex, nil
 	}
@@ -104,20 +105,6 @@ func ownTerm(t corev1.PreferredSchedulingTerm) (string, []string) {
 		}
 	}
 	return "", nil
-}
-
-// steeringImage is the image the webhook steers by (see webhook's
-// steeringImage): the named container, else the first.
-func steeringImage(p *corev1.Pod, container string) string {
-	for _, c := range p.Spec.Containers {
-		if c.Name == container {
-			return c.Image
-		}
-	}
-	if len(p.Spec.Containers) > 0 {
-		return p.Spec.Containers[0].Image
-	}
-	return ""
 }
 
 // heldAtStart reads the kubelet's Pulled/Pulling events for the steering

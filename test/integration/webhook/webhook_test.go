@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -66,6 +67,9 @@ func startPrepuller(t *testing.T) *running {
 	}
 	scope, err := userpod.DefaultOptions().Scope(ownNS)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inventory.SetupUserPods(mgr, r.inv, inventory.UserPodOptions{Scope: scope, SteeringContainer: testOptions().SteeringContainer}); err != nil {
 		t.Fatal(err)
 	}
 	if err := webhook.Setup(mgr, testOptions(), webhook.Deps{Namespace: ownNS, Scope: scope, Recorder: r.rec, Inventory: r.inv}); err != nil {
@@ -124,6 +128,17 @@ func createNode(t *testing.T, ctx context.Context, n *corev1.Node) {
 	n.Status = status
 	if err := k8s.Status().Update(ctx, n); err != nil {
 		t.Fatalf("updating node %s status: %v", n.Name, err)
+	}
+}
+
+// ensureNamespaces creates prepuller's and the hub's namespaces, which
+// an earlier test may have made.
+func ensureNamespaces(t *testing.T, ctx context.Context) {
+	t.Helper()
+	for _, ns := range []string{ownNS, hubNS} {
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
 	}
 }
 

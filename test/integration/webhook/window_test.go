@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	it "prepuller.dev/prepuller/pkg/inventory/inventorytest"
@@ -22,11 +20,7 @@ import (
 // of different pods cover every holder.
 func TestWindowThroughAPIServer(t *testing.T) {
 	ctx := context.Background()
-	for _, ns := range []string{ownNS, hubNS} {
-		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
+	ensureNamespaces(t, ctx)
 	r := startPrepuller(t)
 	const wide = "quay.io/example/wide:1"
 	var holders []string

@@ -17,7 +17,7 @@ func Table(rows []Summary) string {
 	}
 	b.WriteString("| scheduler | arm | measured starts | cold starts (all) | cold starts (image seen before) | pull wait p50 | p95 | p99 | mean | GB pulled per node (mean / max) | registry pulls | DaemonSet writes | puller pods created | puller pod writes | pods steered | not run |")
 	if course {
-		b.WriteString(" students per node (max of n) | students' pull wait p95 |")
+		b.WriteString(" students on one node at once (most, of n) | students' pull wait p95 |")
 	}
 	b.WriteString("\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	if course {
@@ -30,7 +30,7 @@ func Table(rows []Summary) string {
 			secs(r.P50), secs(r.P95), secs(r.P99), secs(r.MeanWait),
 			r.GBPerNode, r.MaxGBPerNode, r.RegistryPulls, r.DaemonSetWrites, r.PullerPods, r.PullerPodWrites, r.Steered, r.NotRun)
 		if course {
-			fmt.Fprintf(&b, " %d of %d | %s |", r.MaxStudentsPerNode, r.Students, secs(r.StudentP95))
+			fmt.Fprintf(&b, " %d of %d | %s |", r.PeakStudentsPerNode, r.Students, secs(r.StudentP95))
 		}
 		b.WriteString("\n")
 	}

@@ -109,9 +109,10 @@ type Summary struct {
 	// registry).
 	RegistryPulls int
 	// Students is how many course (burst) starts there were, and
-	// MaxStudentsPerNode the most on one node: how well the course was
-	// spread over the nodes.
-	Students, MaxStudentsPerNode int
+	// PeakStudentsPerNode the most running on one node at once (a student
+	// runs from arrival to leaving): how well the course was spread over
+	// the nodes at its peak.
+	Students, PeakStudentsPerNode int
 	// StudentP95 is the course starts' pull wait at p95.
 	StudentP95 float64
 }
@@ -148,15 +149,17 @@ func Summarize(r Run, w workload.Workload) Summary {
 	if len(waits) > 0 {
 		s.MeanWait /= float64(len(waits))
 	}
-	perNode := map[string]int{}
+	perNode := map[string][]workload.Session{}
 	var studentWaits []float64
 	for _, st := range r.Starts {
-		if w.Sessions[st.Session].Burst {
+		if ses := w.Sessions[st.Session]; ses.Burst {
 			s.Students++
-			perNode[st.Node]++
-			s.MaxStudentsPerNode = max(s.MaxStudentsPerNode, perNode[st.Node])
+			perNode[st.Node] = append(perNode[st.Node], ses)
 			studentWaits = append(studentWaits, st.WaitSeconds)
 		}
+	}
+	for _, ss := range perNode {
+		s.PeakStudentsPerNode = max(s.PeakStudentsPerNode, peakConcurrent(ss))
 	}
 	sort.Float64s(studentWaits)
 	s.StudentP95 = Quantile(studentWaits, 0.95)
@@ -200,4 +203,20 @@ func ratio(a, b int) float64 {
 		return 0
 	}
 	return float64(a) / float64(b)
+}
+
+// peakConcurrent is the most sessions running at once: the count is
+// highest at some session's arrival, so only arrivals are tried.
+func peakConcurrent(ss []workload.Session) int {
+	peak := 0
+	for _, at := range ss {
+		n := 0
+		for _, s := range ss {
+			if s.Arrive <= at.Arrive && at.Arrive < s.Leave {
+				n++
+			}
+		}
+		peak = max(peak, n)
+	}
+	return peak
 }

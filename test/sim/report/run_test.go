@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -18,9 +19,9 @@ func TestSummarize(t *testing.T) {
 		{Image: 1, Measured: true}, // first use of image 1
 		{Image: 1, Measured: true}, // seen before
 		{Image: 0, Measured: true}, // seen before
-		{Image: 2, Measured: true, Burst: true},
-		{Image: 2, Measured: true, Burst: true},
-		{Image: 2, Measured: true, Burst: true},
+		{Image: 2, Measured: true, Burst: true, Arrive: 0, Leave: 10},
+		{Image: 2, Measured: true, Burst: true, Arrive: 1, Leave: 10},
+		{Image: 2, Measured: true, Burst: true, Arrive: 5, Leave: 15},
 	}}
 	r := Run{
 		Arm: ArmPrepuller, Scheduler: SchedulerDefault,
@@ -45,10 +46,34 @@ func TestSummarize(t *testing.T) {
 		P50: 0, P95: 40, P99: 40, MeanWait: 90.0 / 7,
 		GBPerNode: 2, MaxGBPerNode: 3,
 		DaemonSetWrites: 4, PullerPodWrites: 9, NotRun: 1,
-		RegistryPulls: 5, Students: 3, MaxStudentsPerNode: 2, StudentP95: 30,
+		RegistryPulls: 5, Students: 3, PeakStudentsPerNode: 2, StudentP95: 30,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Summarize (-want +got):\n%s", diff)
+	}
+}
+
+func TestPeakConcurrent(t *testing.T) {
+	ses := func(arrive, leave time.Duration) workload.Session {
+		return workload.Session{Arrive: arrive * time.Minute, Leave: leave * time.Minute}
+	}
+	cases := map[string]struct {
+		ss   []workload.Session
+		want int
+	}{
+		"none":                          {},
+		"one":                           {ss: []workload.Session{ses(0, 5)}, want: 1},
+		"one after the other":           {ss: []workload.Session{ses(0, 5), ses(5, 9), ses(9, 20)}, want: 1},
+		"overlapping":                   {ss: []workload.Session{ses(0, 5), ses(4, 9), ses(6, 20)}, want: 2},
+		"all at once, in any order":     {ss: []workload.Session{ses(3, 30), ses(0, 10), ses(2, 4), ses(1, 20)}, want: 4},
+		"a peak that ends before later": {ss: []workload.Session{ses(0, 2), ses(1, 3), ses(2, 9), ses(8, 9), ses(8, 12)}, want: 3},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := peakConcurrent(tc.ss); got != tc.want {
+				t.Errorf("peakConcurrent = %d, want %d", got, tc.want)
+			}
+		})
 	}
 }
 
