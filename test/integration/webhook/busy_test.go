@@ -24,10 +24,27 @@ func TestBusyHolderThroughAPIServer(t *testing.T) {
 	ensureNamespaces(t, ctx)
 	r := startPrepuller(t)
 	const img = "quay.io/example/course:1"
+	nodes := []*corev1.Node{it.MakeNode("course-lacks").Obj()}
 	for i := range 3 {
-		createNode(t, ctx, it.MakeNode(fmt.Sprintf("course-%d", i)).Image(2e9, img).Obj())
+		nodes = append(nodes, it.MakeNode(fmt.Sprintf("course-%d", i)).Image(2e9, img).Obj())
 	}
-	createNode(t, ctx, it.MakeNode("course-lacks").Obj())
+	var late []*corev1.Pod
+	// Leave the API server as it was: other tests count its nodes.
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			if err := k8s.Delete(ctx, n); err != nil {
+				t.Errorf("deleting node %s: %v", n.Name, err)
+			}
+		}
+		for _, p := range late {
+			if err := k8s.Delete(ctx, p, client.GracePeriodSeconds(0)); err != nil {
+				t.Errorf("deleting pod %s: %v", p.Name, err)
+			}
+		}
+	})
+	for _, n := range nodes {
+		createNode(t, ctx, n)
+	}
 	poll(t, "inventory to see the nodes", func() bool {
 		return r.inv.HolderCount(img) == 3 && r.inv.EligibleNodes() >= 4
 	})
@@ -52,6 +69,7 @@ func TestBusyHolderThroughAPIServer(t *testing.T) {
 		if err := k8s.Create(ctx, p); err != nil {
 			t.Fatal(err)
 		}
+		late = append(late, p)
 		got := &corev1.Pod{}
 		if err := k8s.Get(ctx, client.ObjectKeyFromObject(p), got); err != nil {
 			t.Fatal(err)

@@ -151,11 +151,7 @@ func ownTerm(op corev1.NodeSelectorOperator, hosts ...string) corev1.PreferredSc
 
 func TestWebhookThroughAPIServer(t *testing.T) {
 	ctx := context.Background()
-	for _, ns := range []string{ownNS, hubNS} {
-		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ensureNamespaces(t, ctx)
 	r := startPrepuller(t)
 
 	// Five nodes: scipy on a and b (status.images); the past-the-cap image
