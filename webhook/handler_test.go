@@ -49,8 +49,9 @@ var fixedTime = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
 // testInventory: ten eligible nodes n0..n9. scipy on 3, datasci on 9, half
 // on 5, everywhere on all 10, rDigest on n3. course on n0..n2, where n0
-// runs 3 of its users (busy: the limit for 3 users is ceil(4/10)+2 = 3);
-// crowded on n0 and n1, each running 3 of its users (both busy).
+// took 3 of its users just now (busy: the limit for 3 arrivals is
+// ceil(4/10)+2 = 3); crowded on n0 and n1, each took 3 of its users (both
+// busy).
 func testInventory() *inventory.Inventory {
 	inv := inventory.New()
 	for i := range 10 {
@@ -77,9 +78,9 @@ func testInventory() *inventory.Inventory {
 		inv.UpsertNode(w.Obj())
 	}
 	for j := range 3 {
-		inv.UpsertUserPod(fmt.Sprintf("hub/course-%d", j), "n0", course)
+		inv.UpsertUserPod(fmt.Sprintf("hub/course-%d", j), "n0", course, time.Now())
 		for _, n := range []string{"n0", "n1"} {
-			inv.UpsertUserPod(fmt.Sprintf("hub/crowded-%s-%d", n, j), n, crowded)
+			inv.UpsertUserPod(fmt.Sprintf("hub/crowded-%s-%d", n, j), n, crowded, time.Now())
 		}
 	}
 	return inv

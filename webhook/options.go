@@ -3,6 +3,10 @@ package webhook
 import (
 	"errors"
 	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"prepuller.dev/prepuller/pkg/inventory"
 )
 
 // Options configure the webhook server and how it steers. Which pods are
@@ -31,6 +35,11 @@ type Options struct {
 	// pod is steered (KubeSpawner's main container is "notebook"); pods
 	// without it are steered by their first container's image.
 	SteeringContainer string `json:"steeringContainer"`
+	// BurstWindow is how long a user pod's arrival counts towards its
+	// node being busy with its image: a holder that took more of an
+	// image's recent arrivals than two past its share is left out of that
+	// image's terms (docs/webhook.md, "Busy holders").
+	BurstWindow metav1.Duration `json:"burstWindow"`
 
 	// Deprecated: the keys below moved to userPods (userpod.Options) and
 	// are read from here only so that an older configuration file still
@@ -49,6 +58,7 @@ func DefaultOptions() Options {
 		AffinityWeight:    50,
 		MaxAffinityNodes:  100,
 		SteeringContainer: "notebook",
+		BurstWindow:       metav1.Duration{Duration: inventory.DefaultBurstWindow},
 	}
 }
 
@@ -70,6 +80,9 @@ func (o Options) Validate() error {
 	}
 	if o.AffinityWeight < 1 || o.AffinityWeight > 100 {
 		errs = append(errs, fmt.Errorf("webhook.affinityWeight: %d is outside 1-100", o.AffinityWeight))
+	}
+	if o.BurstWindow.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("webhook.burstWindow: %s must be positive", o.BurstWindow.Duration))
 	}
 	if o.MaxAffinityNodes < 1 || o.MaxAffinityNodes > MaxAffinityNodesLimit {
 		errs = append(errs, fmt.Errorf("webhook.maxAffinityNodes: %d is outside 1-%d", o.MaxAffinityNodes, MaxAffinityNodesLimit))

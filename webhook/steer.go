@@ -58,9 +58,14 @@ func (h *Handler) decide(p *podView, key uint64) decision {
 		return decision{reason: reasonAllHold, message: "not steered: " + counts}
 	case pr.Crowded:
 		// A burst of the image has filled its holders: keep the pod off
-		// them, where the scheduler's image locality score would send it.
-		return decision{reason: reasonAllBusy, message: counts + " (steered away from them)",
-			term: h.term(corev1.NodeSelectorOpNotIn, pr.Hostnames)}
+		// them, where the scheduler's image locality score would send it,
+		// by avoiding them or, when they are too many to name, preferring
+		// nodes that lack the image.
+		op := corev1.NodeSelectorOpIn
+		if pr.Complement {
+			op = corev1.NodeSelectorOpNotIn
+		}
+		return decision{reason: reasonAllBusy, message: counts + " (steered away from them)", term: h.term(op, pr.Hostnames)}
 	case pr.Hostnames == nil:
 		// Only with maxAffinityNodes below 1, which Validate refuses.
 		return decision{reason: reasonNoNames, message: "not steered: " + counts + " (maxAffinityNodes below 1)"}

@@ -113,9 +113,10 @@ func inventory() cog.Builder[dashboard.Panel] {
 
 func coldStarts() cog.Builder[dashboard.Panel] {
 	return series("Cold-start signals",
-		"Admissions whose image no eligible node held (no_holder: the pod pulls on start) against those steered to a holder.", "reqps",
+		"Admissions whose image no eligible node held (no_holder: the pod pulls on start) or whose every holder was busy with a burst of it (holders_busy: steered away, it pulls on start), against those steered to a holder.", "reqps",
 		query(`sum(rate(prepuller_webhook_decisions_total{`+sel+`,reason="no_holder"}[$__rate_interval]))`, "no node held the image"),
-		query(`sum(rate(prepuller_webhook_decisions_total{`+sel+`,outcome="steered"}[$__rate_interval]))`, "steered to a holder"))
+		query(`sum(rate(prepuller_webhook_decisions_total{`+sel+`,reason="holders_busy"}[$__rate_interval]))`, "every holder busy"),
+		query(`sum(rate(prepuller_webhook_decisions_total{`+sel+`,outcome="steered",reason!="holders_busy"}[$__rate_interval]))`, "steered to a holder"))
 }
 
 func firstSight() cog.Builder[dashboard.Panel] {

@@ -11,8 +11,10 @@ package inventory
 import (
 	"slices"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/clock"
 
 	"prepuller.dev/prepuller/pkg/imageref"
 )
@@ -28,9 +30,12 @@ type Inventory struct {
 	pods   map[string]string      // puller pod "ns/name" -> node name
 	users  map[string]userPod     // user pod "ns/name" -> node and image
 	usage  map[string]*imageUsers // by normalized steering image
-	slots  []*node                // slot -> node; nil when free
-	free   []int                  // free slots, reused so bitsets stay short
-	norm   *imageref.Cache        // raw status names; used outside mu
+
+	clock       clock.PassiveClock // reads the burst window's end
+	burstWindow time.Duration
+	slots       []*node         // slot -> node; nil when free
+	free        []int           // free slots, reused so bitsets stay short
+	norm        *imageref.Cache // raw status names; used outside mu
 
 	eligible      bitset
 	eligibleCount int
@@ -72,7 +77,10 @@ func New() *Inventory {
 		pods:   map[string]string{},
 		users:  map[string]userPod{},
 		usage:  map[string]*imageUsers{},
-		norm:   imageref.NewCache(normCacheSize),
+
+		clock:       clock.RealClock{},
+		burstWindow: DefaultBurstWindow,
+		norm:        imageref.NewCache(normCacheSize),
 	}
 }
 
@@ -95,10 +103,12 @@ type Presence struct {
 	Hostnames  []string
 	Complement bool
 	Window     bool
-	// Crowded: every holder is busy, and Hostnames are the busy holders
-	// (a window of max of them when more), for a term that keeps the pod
-	// off them: steering must not leave a burst to the scheduler's own
-	// image locality score, which favours those same nodes.
+	// Crowded: every holder is busy, and the term keeps the pod off them:
+	// steering must not leave a burst to the scheduler's own image
+	// locality score, which favours those same nodes. Hostnames are then
+	// the busy holders when they fit the bound (Complement is true: to be
+	// avoided), else the eligible nodes lacking the image (a window of
+	// max of them when more; to be preferred).
 	Crowded bool
 }
 
@@ -129,13 +139,20 @@ func (inv *Inventory) Presence(image string, max int, key uint64) Presence {
 	free := p.Holding - p.Busy
 	switch {
 	case free == 0 && max > 0:
-		// Every holder is busy: name them, to be avoided.
-		if p.Busy <= max {
-			p.Hostnames = inv.hostnames(busy, nil, p.Busy)
-		} else {
-			p.Hostnames = inv.window(busy, p.Busy, max, key)
-		}
+		// Every holder is busy: keep the pod off them. Naming only some
+		// of them would make the others the most preferred nodes, so
+		// past the bound name the nodes lacking the image instead.
 		p.Crowded = true
+		switch lacking := p.Eligible - p.Holding; {
+		case p.Busy <= max:
+			p.Hostnames = inv.hostnames(busy, nil, p.Busy)
+			p.Complement = true
+		case lacking <= max:
+			p.Hostnames = inv.hostnames(inv.eligible, img.holders, lacking)
+		default:
+			p.Hostnames = inv.window(andNot(inv.eligible, img.holders), lacking, max, key)
+			p.Window = true
+		}
 	case free == 0:
 	case free <= max:
 		p.Hostnames = inv.hostnames(holders, nil, free)

@@ -3,9 +3,11 @@ package inventory
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -19,6 +21,11 @@ type UserPodOptions struct {
 	Scope *userpod.Scope
 	// SteeringContainer is the webhook's steeringContainer.
 	SteeringContainer string
+	// BurstWindow is how long a pod's arrival counts towards its node
+	// being busy with its image (see busySlack); zero: DefaultBurstWindow.
+	BurstWindow time.Duration
+	// Clock is optional; nil uses the real clock.
+	Clock clock.PassiveClock
 }
 
 // SetupUserPods feeds inv the user pods bound to nodes, from a cache of
@@ -31,6 +38,14 @@ func SetupUserPods(mgr manager.Manager, inv *Inventory, opts UserPodOptions) err
 	if opts.Scope == nil {
 		return fmt.Errorf("setting up user pod counts: no scope")
 	}
+	inv.mu.Lock()
+	if opts.BurstWindow > 0 {
+		inv.burstWindow = opts.BurstWindow
+	}
+	if opts.Clock != nil {
+		inv.clock = opts.Clock
+	}
+	inv.mu.Unlock()
 	podCfg := cache.ByObject{Label: opts.Scope.Selector, Transform: StripUserPod}
 	if ns := opts.Scope.Namespaces; ns.Only {
 		podCfg.Namespaces = map[string]cache.Config{}
@@ -59,10 +74,16 @@ func SetupUserPods(mgr manager.Manager, inv *Inventory, opts UserPodOptions) err
 	return nil
 }
 
-// everyReplica runs a cache in the manager's cache group, on every replica.
+// everyReplica runs a cache on every replica, beside the webhook rather
+// than before it: the manager waits for its cache group to sync before it
+// starts the rest, and a slow list of every user pod must not keep a
+// replica unready. Until the list arrives no holder is busy: steering as
+// before the counts existed.
 type everyReplica struct{ cache.Cache }
 
-func (e everyReplica) GetCache() cache.Cache { return e.Cache }
+var _ manager.LeaderElectionRunnable = everyReplica{}
+
+func (everyReplica) NeedLeaderElection() bool { return false }
 
 // UserPodHandler keeps inv's user pod counts in step with Pod events.
 func UserPodHandler(inv *Inventory, opts UserPodOptions) toolscache.ResourceEventHandler {
@@ -71,7 +92,7 @@ func UserPodHandler(inv *Inventory, opts UserPodOptions) toolscache.ResourceEven
 		if !ok {
 			return
 		}
-		inv.UpsertUserPod(p.Namespace+"/"+p.Name, p.Spec.NodeName, inv.steeringImage(p, opts))
+		inv.UpsertUserPod(p.Namespace+"/"+p.Name, p.Spec.NodeName, inv.steeringImage(p, opts), p.CreationTimestamp.Time)
 	}
 	return toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    upsert,
@@ -105,14 +126,15 @@ func (inv *Inventory) steeringImage(p *corev1.Pod, opts UserPodOptions) string {
 }
 
 // StripUserPod is a cache transform for user pods that keeps only what the
-// counts read: name, namespace, labels, the opt-out annotation, the node,
-// the phase and the containers' names and images.
+// counts read: name, namespace, labels, creation time, the opt-out
+// annotation, the node, the phase and the containers' names and images.
 func StripUserPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
 		return obj, nil // e.g. a tombstone; leave it alone
 	}
 	out := &corev1.Pod{TypeMeta: p.TypeMeta, ObjectMeta: identity(p.ObjectMeta)}
+	out.CreationTimestamp = p.CreationTimestamp
 	if v, ok := p.Annotations[userpod.AnnotationSkip]; ok {
 		out.Annotations = map[string]string{userpod.AnnotationSkip: v}
 	}

@@ -1,65 +1,74 @@
 package inventory
 
-// busySlack is how many more of an image's users than its even share a
-// holder may run and still be steered to: a holder of image X is busy, and
-// left out of X's terms, once it runs ceil((n+1)/E) + busySlack of X's n
-// user pods (E the eligible nodes). Steering's lead in the scheduler's
-// score is worth several users of resource score (docs/placement.md), so
-// without a bound a burst of one image (a course starting together) piles
-// onto the first few nodes that hold it while the puller is still pulling
-// it elsewhere. 2, not 1: on a steady hub the puller sizes an image's
-// holders for about half a node's users each (headroom 2), so with 1 the
-// holders of a busy hub's images would all be "busy" and their users cold.
+import (
+	"slices"
+	"time"
+)
+
+// busySlack is how many more of an image's recent arrivals than its even
+// share a holder may have taken and still be steered to: a holder of image
+// X is busy, and left out of X's terms, once it runs ceil((r+1)/E) +
+// busySlack of the r user pods of X that arrived within the burst window
+// (E the eligible nodes).
+//
+// Why recent arrivals, not every running pod: demand placement puts an
+// image on few nodes on purpose, so in steady state its holders each run
+// many of its users (about half a node's users with headroom 2); that is
+// the point of steering, and on a dense hub (8 users a node) a bound on
+// running pods would turn most holders "busy" and send users of less
+// popular images to cold nodes. A burst is different: a course of 60
+// starting one image within two minutes would pile onto the first few
+// nodes holding it while the puller is still pulling it elsewhere, because
+// steering's lead in the scheduler's score is worth several users of
+// resource score (docs/placement.md). Arrivals within the window tell the
+// two apart: steady traffic brings a holder one or two of an image's users
+// per window, a burst many. 2, not 1, so that a popular image's steady
+// arrivals do not trip it.
 const busySlack = 2
 
+// DefaultBurstWindow is how long a user pod's arrival counts towards its
+// node being busy with its image (UserPodOptions.BurstWindow).
+const DefaultBurstWindow = 10 * time.Minute
+
 // userPod is what the inventory remembers of one user pod: the node it is
-// bound to and the normalized image it is steered by (both interned).
+// bound to, the normalized image it is steered by (both interned) and when
+// it was created.
 type userPod struct {
 	node, image string
+	created     time.Time
 }
 
-// imageUsers counts the bound, unfinished user pods steered by one image.
+// arrival is one bound user pod of an image.
+type arrival struct {
+	at   time.Time
+	node string
+	key  string
+}
+
+// imageUsers are the bound user pods of one image, oldest first. Pods
+// leave when they go, finish or leave scope; arrivals older than the
+// burst window are dropped at the next write.
 type imageUsers struct {
-	total  int
-	byNode map[string]int // node name -> pods
-	// hist[c] is the number of nodes running exactly c of them (c >= 1),
-	// trimmed so that len(hist)-1 is the most any node runs: Presence
-	// skips the per-node walk whenever no node reaches the busy limit.
-	hist []int
+	arrivals []arrival
 }
 
-func (u *imageUsers) move(node string, delta int) {
-	c := u.byNode[node]
-	if c > 0 {
-		u.hist[c]--
-	}
-	c += delta
-	u.total += delta
-	if c <= 0 {
-		delete(u.byNode, node)
-	} else {
-		u.byNode[node] = c
-		for len(u.hist) <= c {
-			u.hist = append(u.hist, 0)
-		}
-		u.hist[c]++
-	}
-	for n := len(u.hist); n > 1 && u.hist[n-1] == 0; n-- {
-		u.hist = u.hist[:n-1]
-	}
-}
-
-// UpsertUserPod records that the user pod key ("ns/name") runs on node and
-// is steered by image (normalized). An empty node or image forgets the pod:
-// not bound yet, finished, or out of scope.
-func (inv *Inventory) UpsertUserPod(key, node, image string) {
-	inv.mu.Lock()
-	defer inv.mu.Unlock()
+// UpsertUserPod records that the user pod key ("ns/name"), created at
+// created, runs on node and is steered by image (normalized). An empty
+// node or image forgets the pod: not bound yet, finished, or out of scope.
+func (inv *Inventory) UpsertUserPod(key, node, image string, created time.Time) {
+	want := userPod{node: node, image: image, created: created}
+	// Most pod updates (status changes) change none of this: check under
+	// the read lock, so they do not hold admissions back.
+	inv.mu.RLock()
 	old, had := inv.users[key]
-	if had && old.node == node && old.image == image {
+	inv.mu.RUnlock()
+	if had && old == want || !had && (node == "" || image == "") {
 		return
 	}
-	if had {
+
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if old, had := inv.users[key]; had {
 		inv.unuseLocked(key, old)
 	}
 	if node == "" || image == "" {
@@ -67,14 +76,16 @@ func (inv *Inventory) UpsertUserPod(key, node, image string) {
 	}
 	u := inv.usage[image]
 	if u == nil {
-		u = &imageUsers{byNode: map[string]int{}}
+		u = &imageUsers{}
 		inv.usage[image] = u
 	}
 	if nd := inv.nodes[node]; nd != nil {
 		node = nd.name // share the node's copy of the name
 	}
-	u.move(node, 1)
-	inv.users[key] = userPod{node: node, image: image}
+	u.prune(inv.clock.Now().Add(-inv.burstWindow))
+	i, _ := slices.BinarySearchFunc(u.arrivals, created, func(a arrival, t time.Time) int { return a.at.Compare(t) })
+	u.arrivals = slices.Insert(u.arrivals, i, arrival{at: created, node: node, key: key})
+	inv.users[key] = userPod{node: node, image: image, created: created}
 }
 
 // DeleteUserPod forgets a user pod.
@@ -92,41 +103,72 @@ func (inv *Inventory) unuseLocked(key string, p userPod) {
 	if u == nil {
 		return
 	}
-	u.move(p.node, -1)
-	if u.total == 0 {
+	if i := slices.IndexFunc(u.arrivals, func(a arrival) bool { return a.key == key }); i >= 0 {
+		u.arrivals = slices.Delete(u.arrivals, i, i+1)
+	}
+	u.prune(inv.clock.Now().Add(-inv.burstWindow))
+	if len(u.arrivals) == 0 {
 		delete(inv.usage, p.image)
 	}
 }
 
-// UserPods reports how many bound user pods are steered by image and the
-// most any one node runs.
-func (inv *Inventory) UserPods(image string) (total, most int) {
-	inv.mu.RLock()
-	defer inv.mu.RUnlock()
-	if u := inv.usage[image]; u != nil {
-		return u.total, len(u.hist) - 1
+// prune drops the arrivals before cut; their pods stay known (inv.users)
+// but no longer count.
+func (u *imageUsers) prune(cut time.Time) {
+	n := 0
+	for n < len(u.arrivals) && u.arrivals[n].at.Before(cut) {
+		n++
 	}
-	return 0, 0
+	if n > 0 {
+		u.arrivals = slices.Delete(u.arrivals, 0, n)
+	}
 }
 
-// busyLocked returns the holders of img that run at least busyLimit of
-// its user pods, and how many they are; nil when none does.
+// recentLocked returns the image's arrivals within the burst window.
+func (inv *Inventory) recentLocked(image string) []arrival {
+	u := inv.usage[image]
+	if u == nil {
+		return nil
+	}
+	cut := inv.clock.Now().Add(-inv.burstWindow)
+	i, _ := slices.BinarySearchFunc(u.arrivals, cut, func(a arrival, t time.Time) int { return a.at.Compare(t) })
+	return u.arrivals[i:]
+}
+
+// RecentUserPods reports how many bound user pods of image arrived within
+// the burst window, and the most of them on one node.
+func (inv *Inventory) RecentUserPods(image string) (total, most int) {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	recent := inv.recentLocked(image)
+	per := map[string]int{}
+	for _, a := range recent {
+		per[a.node]++
+		most = max(most, per[a.node])
+	}
+	return len(recent), most
+}
+
+// busyLocked returns the holders of img that took at least busyLimit of
+// its recent arrivals, and how many they are; nil when none did.
 func (inv *Inventory) busyLocked(name string, img *image) (bitset, int) {
-	u := inv.usage[name]
-	if u == nil || inv.eligibleCount == 0 {
+	if inv.eligibleCount == 0 {
 		return nil, 0
 	}
-	limit := busyLimit(u.total, inv.eligibleCount)
-	if len(u.hist)-1 < limit {
-		return nil, 0
+	recent := inv.recentLocked(name)
+	limit := busyLimit(len(recent), inv.eligibleCount)
+	if len(recent) < limit {
+		return nil, 0 // no node can have reached it
 	}
+	per := make(map[string]int, len(recent))
 	var busy bitset
 	n := 0
-	for node, c := range u.byNode {
-		if c < limit {
+	for _, a := range recent {
+		per[a.node]++
+		if per[a.node] != limit {
 			continue
 		}
-		if nd := inv.nodes[node]; nd != nil && img.holders.has(nd.slot) {
+		if nd := inv.nodes[a.node]; nd != nil && img.holders.has(nd.slot) {
 			busy, _ = busy.set(nd.slot)
 			n++
 		}
@@ -134,8 +176,9 @@ func (inv *Inventory) busyLocked(name string, img *image) (bitset, int) {
 	return busy, n
 }
 
-// busyLimit is how many of an image's n user pods make a node busy for its
-// next one, on eligible nodes: the even share with that pod, plus the slack.
-func busyLimit(n, eligible int) int {
-	return (n+eligible)/eligible + busySlack // ceil((n+1)/eligible) + slack
+// busyLimit is how many of an image's r recent arrivals make a node busy
+// for its next one, on eligible nodes: the even share with that pod, plus
+// the slack.
+func busyLimit(r, eligible int) int {
+	return (r+eligible)/eligible + busySlack // ceil((r+1)/eligible) + slack
 }

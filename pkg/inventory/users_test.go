@@ -3,10 +3,13 @@ package inventory
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	it "prepuller.dev/prepuller/pkg/inventory/inventorytest"
 	"prepuller.dev/prepuller/pkg/userpod"
@@ -18,10 +21,14 @@ const (
 	popular = "docker.io/library/popular:latest"
 )
 
+// t0 is the clock of busyInventory.
+var t0 = time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+
 // busyInventory has ten eligible nodes n0..n9; n0..n3 hold the course
-// image, n0..n7 the popular one.
+// image, n0..n7 the popular one. Its clock reads t0.
 func busyInventory() *Inventory {
 	inv := New()
+	inv.clock = clocktesting.NewFakePassiveClock(t0)
 	for i := range 10 {
 		w := it.MakeNode(nodeName(i))
 		if i < 4 {
@@ -35,19 +42,22 @@ func busyInventory() *Inventory {
 	return inv
 }
 
-// run puts n user pods of image on node, named after the node.
+// run puts n user pods of image on node, named after the node, created a
+// minute ago.
 func run(inv *Inventory, node, image string, n int) {
 	for i := range n {
-		inv.UpsertUserPod(fmt.Sprintf("hub/%s-%s-%d", node, image, i), node, image)
+		inv.UpsertUserPod(fmt.Sprintf("hub/%s-%s-%d", node, image, i), node, image, t0.Add(-time.Minute))
 	}
 }
 
-// A holder running ceil((n+1)/E)+2 of the image's n user pods is left out
-// of the pod's term; when every holder is, they are named to be avoided.
+// A holder that took ceil((r+1)/E)+2 of the image's r recent arrivals is
+// left out of the pod's term; when every holder is, the term keeps the pod
+// off them.
 func TestPresenceLeavesOutBusyHolders(t *testing.T) {
 	cases := map[string]struct {
 		image string         // course unless set
-		pods  map[string]int // node -> pods of the image
+		pods  map[string]int // node -> pods of the image, created a minute ago
+		old   map[string]int // node -> pods of the image, created before the window
 		max   int
 		want  Presence
 	}{
@@ -82,13 +92,22 @@ func TestPresenceLeavesOutBusyHolders(t *testing.T) {
 		"every holder busy: they are named, to be avoided": {
 			pods: map[string]int{"n0": 4, "n1": 4, "n2": 4, "n3": 4, "n5": 1},
 			max:  5,
-			want: Presence{Eligible: 10, Holding: 4, Busy: 4, Crowded: true, Hostnames: []string{"n0", "n1", "n2", "n3"}},
+			want: Presence{Eligible: 10, Holding: 4, Busy: 4, Crowded: true, Complement: true, Hostnames: []string{"n0", "n1", "n2", "n3"}},
 		},
-		// Offsets floor(j*4/2) = 0, 2 from the start.
-		"more busy holders than names: a window of them": {
+		// Naming only some busy holders would make the rest the most
+		// preferred nodes: the 2 nodes lacking the image are named instead.
+		// 120 pods: limit ceil(121/10)+2 = 15.
+		"more busy holders than names: the lacking nodes are preferred": {
+			image: popular,
+			pods:  map[string]int{"n0": 15, "n1": 15, "n2": 15, "n3": 15, "n4": 15, "n5": 15, "n6": 15, "n7": 15},
+			max:   3,
+			want:  Presence{Eligible: 10, Holding: 8, Busy: 8, Crowded: true, Hostnames: []string{"n8", "n9"}},
+		},
+		// Offsets floor(j*6/3) = 0, 2, 4 over the 6 lacking nodes.
+		"and a window of them past the bound": {
 			pods: map[string]int{"n0": 4, "n1": 4, "n2": 4, "n3": 4, "n5": 1},
-			max:  2,
-			want: Presence{Eligible: 10, Holding: 4, Busy: 4, Crowded: true, Hostnames: []string{"n0", "n2"}},
+			max:  3,
+			want: Presence{Eligible: 10, Holding: 4, Busy: 4, Crowded: true, Window: true, Hostnames: []string{"n4", "n6", "n8"}},
 		},
 		"no names at all (max 0)": {
 			pods: map[string]int{"n0": 4, "n1": 4, "n2": 4, "n3": 4, "n5": 1},
@@ -101,6 +120,11 @@ func TestPresenceLeavesOutBusyHolders(t *testing.T) {
 			max:   3,
 			want: Presence{Eligible: 10, Holding: 8, Busy: 1, Complement: true,
 				Hostnames: []string{"n2", "n8", "n9"}},
+		},
+		"arrivals before the burst window leave a holder free": {
+			old:  map[string]int{"n0": 5},
+			max:  5,
+			want: Presence{Eligible: 10, Holding: 4, Hostnames: []string{"n0", "n1", "n2", "n3"}},
 		},
 		// 2 of 3 free holders, offsets floor(j*3/2) = 0, 1 from the start.
 		"window over the free holders": {
@@ -119,6 +143,11 @@ func TestPresenceLeavesOutBusyHolders(t *testing.T) {
 			for node, n := range tc.pods {
 				run(inv, node, img, n)
 			}
+			for node, n := range tc.old {
+				for i := range n {
+					inv.UpsertUserPod(fmt.Sprintf("hub/old-%s-%d", node, i), node, img, t0.Add(-2*DefaultBurstWindow))
+				}
+			}
 			if diff := cmp.Diff(tc.want, inv.Presence(img, tc.max, 0)); diff != "" {
 				t.Errorf("Presence (-want +got):\n%s", diff)
 			}
@@ -126,8 +155,14 @@ func TestPresenceLeavesOutBusyHolders(t *testing.T) {
 	}
 }
 
-// The counts follow pods as they are bound, move, finish and go, and no
-// image keeps a tally once its last pod is gone.
+// bind records a pod created a minute before busyInventory's clock.
+func bind(inv *Inventory, key, node, image string) {
+	inv.UpsertUserPod(key, node, image, t0.Add(-time.Minute))
+}
+
+// The counts follow pods as they are bound, move, finish and go, count
+// only within the burst window, and no image keeps a tally once its last
+// pod is gone.
 func TestUserPodCounts(t *testing.T) {
 	type counts struct{ Total, Most int }
 	steps := map[string]struct {
@@ -135,40 +170,57 @@ func TestUserPodCounts(t *testing.T) {
 		want counts
 	}{
 		"unbound pods do not count": {
-			do:   func(inv *Inventory) { inv.UpsertUserPod("hub/a", "", course) },
+			do:   func(inv *Inventory) { bind(inv, "hub/a", "", course) },
 			want: counts{},
 		},
 		"bound pods do": {
 			do: func(inv *Inventory) {
-				inv.UpsertUserPod("hub/a", "n0", course)
-				inv.UpsertUserPod("hub/b", "n0", course)
-				inv.UpsertUserPod("hub/c", "n1", course)
+				bind(inv, "hub/a", "n0", course)
+				bind(inv, "hub/b", "n0", course)
+				bind(inv, "hub/c", "n1", course)
 			},
 			want: counts{Total: 3, Most: 2},
 		},
 		"an update that changes nothing counts once": {
 			do: func(inv *Inventory) {
-				inv.UpsertUserPod("hub/a", "n0", course)
-				inv.UpsertUserPod("hub/a", "n0", course)
+				bind(inv, "hub/a", "n0", course)
+				bind(inv, "hub/a", "n0", course)
 			},
 			want: counts{Total: 1, Most: 1},
 		},
 		"a pod that moves to another image leaves the first": {
 			do: func(inv *Inventory) {
-				inv.UpsertUserPod("hub/a", "n0", course)
-				inv.UpsertUserPod("hub/a", "n0", scipy)
+				bind(inv, "hub/a", "n0", course)
+				bind(inv, "hub/a", "n0", scipy)
 			},
 			want: counts{},
 		},
 		"finished (empty image) and deleted pods are forgotten": {
 			do: func(inv *Inventory) {
-				inv.UpsertUserPod("hub/a", "n0", course)
-				inv.UpsertUserPod("hub/b", "n0", course)
-				inv.UpsertUserPod("hub/a", "n0", "")
+				bind(inv, "hub/a", "n0", course)
+				bind(inv, "hub/b", "n0", course)
+				bind(inv, "hub/a", "n0", "")
 				inv.DeleteUserPod("hub/b")
 				inv.DeleteUserPod("hub/never-seen")
 			},
 			want: counts{},
+		},
+		"arrivals before the burst window do not count": {
+			do: func(inv *Inventory) {
+				inv.UpsertUserPod("hub/old", "n0", course, t0.Add(-DefaultBurstWindow-time.Second))
+				inv.UpsertUserPod("hub/edge", "n0", course, t0.Add(-DefaultBurstWindow))
+				bind(inv, "hub/new", "n0", course)
+			},
+			want: counts{Total: 2, Most: 2},
+		},
+		"a pod created out of order counts in its place": {
+			do: func(inv *Inventory) {
+				bind(inv, "hub/a", "n0", course)
+				inv.UpsertUserPod("hub/b", "n1", course, t0.Add(-5*time.Minute))
+				inv.UpsertUserPod("hub/old", "n1", course, t0.Add(-time.Hour))
+				bind(inv, "hub/c", "n1", course)
+			},
+			want: counts{Total: 3, Most: 2},
 		},
 		"the most per node falls when the busiest node empties": {
 			do: func(inv *Inventory) {
@@ -186,7 +238,7 @@ func TestUserPodCounts(t *testing.T) {
 			inv := busyInventory()
 			tc.do(inv)
 			var got counts
-			got.Total, got.Most = inv.UserPods(course)
+			got.Total, got.Most = inv.RecentUserPods(course)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("UserPods (-want +got):\n%s", diff)
 			}
@@ -204,6 +256,7 @@ func TestUserPodHandler(t *testing.T) {
 	}
 	opts := UserPodOptions{Scope: scope, SteeringContainer: "notebook"}
 	bound := builder.MakeUserPod("jupyter-a", "hub", "a").Container("init", "busybox").Container("notebook", "course").Node("n0").Obj()
+	bound.CreationTimestamp = metav1.NewTime(t0)
 	cases := map[string]struct {
 		events func(h toolscache.ResourceEventHandler)
 		want   int // course pods counted
@@ -259,7 +312,7 @@ func TestUserPodHandler(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			inv := busyInventory()
 			tc.events(UserPodHandler(inv, opts))
-			if got, _ := inv.UserPods(course); got != tc.want {
+			if got, _ := inv.RecentUserPods(course); got != tc.want {
 				t.Errorf("course pods counted: %d, want %d", got, tc.want)
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/pkg/inventory"
@@ -97,8 +98,9 @@ func buildInventory(pullerPods bool) *inventory.Inventory {
 }
 
 // buildUserPods is what every replica keeps of memUsers running user pods
-// on memNodes nodes: the stripped pods its informer stores
-// (inventory.StripUserPod) and the inventory's per-node counts.
+// on memNodes nodes, all created within the burst window: the stripped
+// pods its informer stores (inventory.StripUserPod; the store's index is
+// not included) and the inventory's arrivals.
 func buildUserPods() any {
 	scope, err := userpod.DefaultOptions().Scope("prepuller")
 	if err != nil {
@@ -115,6 +117,7 @@ func buildUserPods() any {
 			Container("notebook", fmt.Sprintf("registry.example.org/team-%d/env:v1", i%memImagePool)).
 			Node(fmt.Sprintf("ip-10-%d-%d-%d.eu-west-1.compute.internal", i%memNodes/65536, i%memNodes/256%256, i%memNodes%256)).
 			Phase(corev1.PodRunning).Obj()
+		p.CreationTimestamp = metav1.Now() // every one a recent arrival: the most the counts hold
 		stripped, err := inventory.StripUserPod(p)
 		if err != nil {
 			panic(err)

@@ -243,6 +243,7 @@ func startPrepuller(ctx context.Context, c *cluster.Cluster, o armOptions) (<-ch
 	scale(&cfg.Puller.QuarantineBackoff.Duration)
 	scale(&cfg.Puller.QuarantineMaxBackoff.Duration)
 	scale(&cfg.Puller.TTL.Duration)
+	scale(&cfg.Webhook.BurstWindow.Duration)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("prepuller configuration: %w", err)
 	}

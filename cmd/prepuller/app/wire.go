@@ -31,8 +31,9 @@ type Prepuller struct {
 
 // cacheOptions limits what every replica's shared cache holds to what the
 // webhook needs: the puller's pods in prepuller's namespace and nodes
-// stripped to the images they hold (the node inventory). User pods and the
-// DaemonSet are in the leader's own cache (package puller).
+// stripped to the images they hold (the node inventory). Stripped user
+// pods are in a cache of the inventory's own (inventory.SetupUserPods);
+// whole user pods and the DaemonSet in the leader's (package puller).
 func cacheOptions(cfg config.Config) cache.Options {
 	byObject := puller.CacheByObject(cfg.Puller, cfg.Namespace)
 	byObject[&corev1.Node{}] = cache.ByObject{Transform: inventory.StripNode}
@@ -89,6 +90,8 @@ func New(restConfig *rest.Config, cfg config.Config, seams Seams) (*Prepuller, e
 	if err := inventory.SetupUserPods(mgr, inv, inventory.UserPodOptions{
 		Scope:             scope,
 		SteeringContainer: cfg.Webhook.SteeringContainer,
+		BurstWindow:       cfg.Webhook.BurstWindow.Duration,
+		Clock:             seams.Clock,
 	}); err != nil {
 		return nil, err
 	}
