@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"syscall"
 	"testing"
+	"time"
 
 	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/pkg/inventory"
@@ -30,7 +31,9 @@ func (discardRecorder) Admitted(imageset.Admission) {}
 // images (the kubelet's cap): 44 from a pool of 500 and up to 6 steering
 // images held by 50 nodes ("few"), all but 50 ("most"), half ("half"), every
 // 20th node ("wide": 250 of 5,000) and every node ("all"). Past 200 nodes
-// "half" and "wide" are named by a window of 100 holders.
+// "half" and "wide" are named by a window of 100 holders. "course" is on
+// 50 nodes, half of which took 4 of its 100 arrivals just now: they are
+// busy (the busy-holder walk runs) and the term names the other 25.
 func benchInventory(n int) *inventory.Inventory {
 	inv := inventory.New()
 	for i := range n {
@@ -51,7 +54,16 @@ func benchInventory(n int) *inventory.Inventory {
 			w.Image(5e9, "docker.io/jupyter/wide:1")
 		}
 		w.Image(5e9, "docker.io/jupyter/all:1")
-		inv.UpsertNode(w.Obj())
+		if i%20 == 1 && i < 1000 {
+			w.Image(5e9, "docker.io/jupyter/course:1")
+		}
+		node := w.Obj()
+		inv.UpsertNode(node)
+		if i%40 == 1 && i < 1000 {
+			for k := range 4 {
+				inv.UpsertUserPod(fmt.Sprintf("hub/jupyter-%d-%d", i, k), node.Name, "docker.io/jupyter/course:1", time.Now())
+			}
+		}
 	}
 	return inv
 }
@@ -62,7 +74,7 @@ func benchInventory(n int) *inventory.Inventory {
 func BenchmarkHandle(b *testing.B) {
 	for _, nodes := range []int{1000, 5000} {
 		inv := benchInventory(nodes)
-		for _, image := range []string{"few", "most", "half", "wide", "all"} {
+		for _, image := range []string{"few", "most", "half", "wide", "all", "course"} {
 			b.Run(fmt.Sprintf("nodes=%d/image=%s", nodes, image), func(b *testing.B) {
 				h, err := NewHandler(DefaultOptions(), testDeps(discardRecorder{}, inv))
 				if err != nil {
@@ -101,7 +113,7 @@ func BenchmarkHandle(b *testing.B) {
 func BenchmarkPresence(b *testing.B) {
 	for _, nodes := range []int{1000, 5000} {
 		inv := benchInventory(nodes)
-		for _, image := range []string{"few", "most", "half", "wide"} {
+		for _, image := range []string{"few", "most", "half", "wide", "course"} {
 			b.Run(fmt.Sprintf("nodes=%d/image=%s", nodes, image), func(b *testing.B) {
 				ref := "docker.io/jupyter/" + image + ":1"
 				b.ReportAllocs()
