@@ -42,6 +42,7 @@ const (
 	netTools   = "docker.io/jupyterhub/k8s-network-tools:4.0.0"
 	binder     = "docker.io/rocker/binder:latest"
 	crowded    = "quay.io/x/crowded:1"
+	packed     = "quay.io/x/packed:1"
 	course     = "quay.io/x/course:1"
 )
 
@@ -51,7 +52,8 @@ var fixedTime = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 // on 5, everywhere on all 10, rDigest on n3. course on n0..n2, where n0
 // took 3 of its users just now (busy: the limit for 3 arrivals is
 // ceil(4/10)+2 = 3); crowded on n0 and n1, each took 3 of its users (both
-// busy).
+// busy); packed on n0..n7, each took 15 of its 120 users (all busy, and
+// more than maxAffinityNodes).
 func testInventory() *inventory.Inventory {
 	inv := inventory.New()
 	for i := range 10 {
@@ -75,7 +77,15 @@ func testInventory() *inventory.Inventory {
 		if i < 2 {
 			w.Image(3e9, crowded)
 		}
+		if i < 8 {
+			w.Image(3e9, packed)
+		}
 		inv.UpsertNode(w.Obj())
+	}
+	for i := range 8 {
+		for j := range 15 {
+			inv.UpsertUserPod(fmt.Sprintf("hub/packed-%d-%d", i, j), "n"+string(rune('0'+i)), packed, time.Now())
+		}
 	}
 	for j := range 3 {
 		inv.UpsertUserPod(fmt.Sprintf("hub/course-%d", j), "n0", course, time.Now())
@@ -442,6 +452,13 @@ func TestHandle(t *testing.T) {
 			want: user("quay.io/x/crowded:1").Annotation(AnnotationSteered, "2/10 nodes hold "+crowded+", 2 busy with its users (steered away from them)").
 				Affinity(steeredTo(ownTerm(50, corev1.NodeSelectorOpNotIn, "n0", "n1"))).Obj(),
 			wantSightings: []imageset.Sighting{sighting("jupyter-alice", crowded, "alice")},
+			wantReason:    reasonAllBusy,
+		},
+		"every holder busy, too many to name: the nodes lacking the image are preferred": {
+			pod: user("quay.io/x/packed:1").Obj(),
+			want: user("quay.io/x/packed:1").Annotation(AnnotationSteered, "8/10 nodes hold "+packed+", 8 busy with its users (steered away from them)").
+				Affinity(steeredTo(ownTerm(50, corev1.NodeSelectorOpIn, "n8", "n9"))).Obj(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", packed, "alice")},
 			wantReason:    reasonAllBusy,
 		},
 		"held nowhere: no term": {

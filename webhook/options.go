@@ -3,6 +3,7 @@ package webhook
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -36,9 +37,9 @@ type Options struct {
 	// without it are steered by their first container's image.
 	SteeringContainer string `json:"steeringContainer"`
 	// BurstWindow is how long a user pod's arrival counts towards its
-	// node being busy with its image: a holder that took more of an
-	// image's recent arrivals than two past its share is left out of that
-	// image's terms (docs/webhook.md, "Busy holders").
+	// node being busy with its image: a holder that took its share of an
+	// image's recent arrivals plus two is left out of that image's terms
+	// (docs/webhook.md, "Busy holders").
 	BurstWindow metav1.Duration `json:"burstWindow"`
 
 	// Deprecated: the keys below moved to userPods (userpod.Options) and
@@ -62,6 +63,11 @@ func DefaultOptions() Options {
 	}
 }
 
+// MaxBurstWindow bounds webhook.burstWindow: the longer the window, the
+// more of an image's steady arrivals a holder collects in it, and past
+// an hour ordinary traffic would mark holders busy (docs/webhook.md).
+const MaxBurstWindow = time.Hour
+
 // MaxAffinityNodesLimit bounds webhook.maxAffinityNodes, so that the term
 // (and the patch the API server applies and stores with every user pod)
 // stays bounded whatever the configuration: 100 names made a 4.8 KB patch
@@ -81,8 +87,8 @@ func (o Options) Validate() error {
 	if o.AffinityWeight < 1 || o.AffinityWeight > 100 {
 		errs = append(errs, fmt.Errorf("webhook.affinityWeight: %d is outside 1-100", o.AffinityWeight))
 	}
-	if o.BurstWindow.Duration <= 0 {
-		errs = append(errs, fmt.Errorf("webhook.burstWindow: %s must be positive", o.BurstWindow.Duration))
+	if o.BurstWindow.Duration <= 0 || o.BurstWindow.Duration > MaxBurstWindow {
+		errs = append(errs, fmt.Errorf("webhook.burstWindow: %s is outside (0, %s]", o.BurstWindow.Duration, MaxBurstWindow))
 	}
 	if o.MaxAffinityNodes < 1 || o.MaxAffinityNodes > MaxAffinityNodesLimit {
 		errs = append(errs, fmt.Errorf("webhook.maxAffinityNodes: %d is outside 1-%d", o.MaxAffinityNodes, MaxAffinityNodesLimit))

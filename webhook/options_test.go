@@ -3,6 +3,7 @@ package webhook
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -16,9 +17,13 @@ func TestOptionsValidate(t *testing.T) {
 		"everything wrong at once": {
 			opts: func(o *Options) {
 				o.Port, o.CertDir, o.AffinityWeight, o.MaxAffinityNodes = 0, "", 101, 0
+				o.BurstWindow.Duration = 0
 			},
-			want: []string{"webhook.port", "webhook.certDir", "webhook.affinityWeight", "webhook.maxAffinityNodes"},
+			want: []string{"webhook.port", "webhook.certDir", "webhook.affinityWeight", "webhook.burstWindow", "webhook.maxAffinityNodes"},
 		},
+		"burstWindow at its limit":        {opts: func(o *Options) { o.BurstWindow.Duration = MaxBurstWindow }},
+		"burstWindow past its limit":      {opts: func(o *Options) { o.BurstWindow.Duration = MaxBurstWindow + time.Second }, want: []string{"webhook.burstWindow"}},
+		"burstWindow negative":            {opts: func(o *Options) { o.BurstWindow.Duration = -time.Minute }, want: []string{"webhook.burstWindow"}},
 		"maxAffinityNodes at its limit":   {opts: func(o *Options) { o.MaxAffinityNodes = MaxAffinityNodesLimit }},
 		"maxAffinityNodes past its limit": {opts: func(o *Options) { o.MaxAffinityNodes = MaxAffinityNodesLimit + 1 }, want: []string{"webhook.maxAffinityNodes"}},
 	}

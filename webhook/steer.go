@@ -31,7 +31,9 @@ type decision struct {
 // decide looks the image up in the inventory and chooses the term. It never
 // names more than MaxAffinityNodes nodes: the holders when few hold it, the
 // eligible nodes lacking it when few lack it, otherwise a window of
-// MaxAffinityNodes holders chosen by the pod's key (steerKey).
+// MaxAffinityNodes holders chosen by the pod's key (steerKey). Holders busy
+// with a burst of the image are left out, and when all are, the term keeps
+// the pod off them (inventory.Presence).
 func (h *Handler) decide(p *podView, key uint64) decision {
 	if p.Metadata.Annotations[AnnotationSteer] == "false" {
 		return decision{reason: reasonSteerOff, message: "not steered: " + AnnotationSteer + " is \"false\""}

@@ -91,8 +91,8 @@ type Presence struct {
 	Eligible int
 	// Holding is the number of eligible nodes holding the image.
 	Holding int
-	// Busy is how many of the holders already run more of the image's user
-	// pods than their share (busyLimit): they are left out of Hostnames.
+	// Busy is how many of the holders took busyLimit or more of the
+	// image's recent arrivals (busyLocked): they are not preferred.
 	Busy int
 	// Hostnames are the kubernetes.io/hostname values of the holders that
 	// are not busy (when Complement is false) or of the eligible nodes
@@ -115,10 +115,10 @@ type Presence struct {
 // Presence reports where image is, naming at most max nodes: the holders
 // when there are at most max of them, otherwise the eligible nodes lacking
 // the image when those are at most max, otherwise a window of max holders
-// chosen by key (see window). Holders busy with the image's users count as
-// lacking it; when every holder is busy, the busy ones are named to be
-// avoided (Crowded). It allocates the returned names, and a bitset of the holders
-// that are not busy when some are.
+// chosen by key (see window). Holders busy with a burst of the image count
+// as lacking it; when every holder is busy the names keep the pod off
+// them (Crowded). It allocates the returned names; when the image's recent
+// arrivals reach the busy limit, also a count per node and two bitsets.
 func (inv *Inventory) Presence(image string, max int, key uint64) Presence {
 	inv.mu.RLock()
 	defer inv.mu.RUnlock()

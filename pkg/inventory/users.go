@@ -21,14 +21,20 @@ import (
 // nodes holding it while the puller is still pulling it elsewhere, because
 // steering's lead in the scheduler's score is worth several users of
 // resource score (docs/placement.md). Arrivals within the window tell the
-// two apart: steady traffic brings a holder one or two of an image's users
-// per window, a burst many. 2, not 1, so that a popular image's steady
-// arrivals do not trip it.
+// two apart: steady traffic brings a holder few of an image's users per
+// window (DefaultBurstWindow says how few), a burst many. 2, not 1, so
+// that a popular image's steady arrivals do not trip it.
 const busySlack = 2
 
 // DefaultBurstWindow is how long a user pod's arrival counts towards its
-// node being busy with its image (UserPodOptions.BurstWindow).
-const DefaultBurstWindow = 10 * time.Minute
+// node being busy with its image (UserPodOptions.BurstWindow). A course
+// starting together (20-70 users within a minute or two) fits in it; a
+// holder's steady arrivals are about K*T/(2S) for K users a node, sessions
+// of S minutes and a window of T, so the shorter the window the denser
+// and busier a hub can be before steady traffic reaches the limit of 3
+// (K/S of 1.2 per minute at 5 minutes: 8 users a node with 10-minute
+// sessions stays below it, where 10 minutes would not).
+const DefaultBurstWindow = 5 * time.Minute
 
 // userPod is what the inventory remembers of one user pod: the node it is
 // bound to, the normalized image it is steered by (both interned) and when

@@ -277,7 +277,9 @@ func TestUserPodHandler(t *testing.T) {
 		},
 		"pending pod does not": {
 			events: func(h toolscache.ResourceEventHandler) {
-				h.OnAdd(builder.MakeUserPod("jupyter-a", "hub", "a").Container("notebook", "course").Obj(), false)
+				p := bound.DeepCopy()
+				p.Spec.NodeName = ""
+				h.OnAdd(p, false)
 			},
 		},
 		"opted-out pod does not": {
@@ -304,7 +306,9 @@ func TestUserPodHandler(t *testing.T) {
 		},
 		"invalid image is not counted": {
 			events: func(h toolscache.ResourceEventHandler) {
-				h.OnAdd(builder.MakeUserPod("jupyter-b", "hub", "b").Container("notebook", "UPPER/Case:!").Node("n0").Obj(), false)
+				p := bound.DeepCopy()
+				p.Spec.Containers[1].Image = "UPPER/Case:!"
+				h.OnAdd(p, false)
 			},
 		},
 	}
@@ -315,6 +319,9 @@ func TestUserPodHandler(t *testing.T) {
 			if got, _ := inv.RecentUserPods(course); got != tc.want {
 				t.Errorf("course pods counted: %d, want %d", got, tc.want)
 			}
+			if tc.want == 0 && len(inv.usage) != 0 {
+				t.Errorf("counted under another image: %v", inv.usage)
+			}
 		})
 	}
 }
@@ -324,12 +331,15 @@ func TestStripUserPod(t *testing.T) {
 		Annotation(userpod.AnnotationSkip, "false").Annotation("big", "x").
 		InitContainer("block", "busybox").Container("notebook", "course").Node("n0").Phase(corev1.PodRunning).Obj()
 	p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "A", Value: "b"}}
+	p.CreationTimestamp, p.UID, p.ResourceVersion = metav1.NewTime(t0), "uid-1", "42"
+	p.Finalizers = []string{"x"}
 	got, err := StripUserPod(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := &corev1.Pod{TypeMeta: p.TypeMeta}
 	want.Name, want.Namespace, want.Labels = "jupyter-a", "hub", p.Labels
+	want.CreationTimestamp, want.UID, want.ResourceVersion = metav1.NewTime(t0), "uid-1", "42"
 	want.Annotations = map[string]string{userpod.AnnotationSkip: "false"}
 	want.Spec.NodeName = "n0"
 	want.Spec.Containers = []corev1.Container{{Name: "notebook", Image: "course"}}

@@ -23,7 +23,8 @@ type Explanation struct {
 	// at admission; empty when the webhook never saw the pod.
 	Decision string `json:"decision"`
 	// Term is the webhook's own preferred affinity term: "In" the holders
-	// or "NotIn" the eligible nodes lacking the image.
+	// or "NotIn" the eligible nodes lacking the image; when every holder
+	// was busy with a burst, "NotIn" them or "In" nodes lacking it.
 	TermOperator string   `json:"termOperator,omitempty"`
 	TermNodes    []string `json:"termNodes,omitempty"`
 	Image        string   `json:"image,omitempty"`
