@@ -177,13 +177,7 @@ func newReconciler(mgr manager.Manager, opts Options, deps Deps) (*reconciler, e
 // namespaces, and the puller's own DaemonSet. Only the leader reads them, so
 // only the leader holds them: a follower's memory is the webhook's.
 func leaderCacheOptions(mgr manager.Manager, opts Options, deps Deps) cache.Options {
-	podCfg := cache.ByObject{Label: deps.Scope.Selector}
-	if ns := deps.Scope.Namespaces; ns.Only {
-		podCfg.Namespaces = map[string]cache.Config{}
-		for _, n := range ns.Include {
-			podCfg.Namespaces[n] = cache.Config{}
-		}
-	}
+	podCfg := deps.Scope.PodCache()
 	return cache.Options{
 		Scheme:           mgr.GetScheme(),
 		Mapper:           mgr.GetRESTMapper(),

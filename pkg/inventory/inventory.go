@@ -154,6 +154,7 @@ func (inv *Inventory) Presence(image string, max int, key uint64) Presence {
 			p.Window = true
 		}
 	case free == 0:
+		// max below 1 (the configuration refuses it): nothing to name.
 	case free <= max:
 		p.Hostnames = inv.hostnames(holders, nil, free)
 	case p.Eligible-free <= max:

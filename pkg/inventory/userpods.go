@@ -46,13 +46,8 @@ func SetupUserPods(mgr manager.Manager, inv *Inventory, opts UserPodOptions) err
 		inv.clock = opts.Clock
 	}
 	inv.mu.Unlock()
-	podCfg := cache.ByObject{Label: opts.Scope.Selector, Transform: StripUserPod}
-	if ns := opts.Scope.Namespaces; ns.Only {
-		podCfg.Namespaces = map[string]cache.Config{}
-		for _, n := range ns.Include {
-			podCfg.Namespaces[n] = cache.Config{}
-		}
-	}
+	podCfg := opts.Scope.PodCache()
+	podCfg.Transform = StripUserPod
 	c, err := cache.New(mgr.GetConfig(), cache.Options{
 		Scheme:   mgr.GetScheme(),
 		Mapper:   mgr.GetRESTMapper(),

@@ -7,7 +7,7 @@ import (
 
 // busySlack is how many more of an image's recent arrivals than its even
 // share a holder may have taken and still be steered to: a holder of image
-// X is busy, and left out of X's terms, once it runs ceil((r+1)/E) +
+// X is busy, and left out of X's terms, once it took ceil((r+1)/E) +
 // busySlack of the r user pods of X that arrived within the burst window
 // (E the eligible nodes).
 //
@@ -62,13 +62,13 @@ type imageUsers struct {
 // created, runs on node and is steered by image (normalized). An empty
 // node or image forgets the pod: not bound yet, finished, or out of scope.
 func (inv *Inventory) UpsertUserPod(key, node, image string, created time.Time) {
-	want := userPod{node: node, image: image, created: created}
 	// Most pod updates (status changes) change none of this: check under
 	// the read lock, so they do not hold admissions back.
 	inv.mu.RLock()
 	old, had := inv.users[key]
 	inv.mu.RUnlock()
-	if had && old == want || !had && (node == "" || image == "") {
+	same := had && old.node == node && old.image == image && old.created.Equal(created)
+	if same || !had && (node == "" || image == "") {
 		return
 	}
 

@@ -1,6 +1,7 @@
 package userpod
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,6 +97,43 @@ func TestOptionsScope(t *testing.T) {
 			}
 			if got := sc.EligibleNodes.String(); got != tc.wantEligible {
 				t.Errorf("eligible nodes %q, want %q", got, tc.wantEligible)
+			}
+		})
+	}
+}
+
+// The watch of user pods lists the scope's namespaces only when the scope
+// names them; exclusions are left to Check.
+func TestScopePodCache(t *testing.T) {
+	cases := map[string]struct {
+		opts           func(*Options)
+		wantNamespaces []string // nil: every namespace
+	}{
+		"defaults":       {},
+		"excluded only":  {opts: func(o *Options) { o.ExcludedNamespaces = []string{"x"} }},
+		"namespace list": {opts: func(o *Options) { o.Namespaces = []string{"hub", "hub2"} }, wantNamespaces: []string{"hub", "hub2"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			o := DefaultOptions()
+			if tc.opts != nil {
+				tc.opts(&o)
+			}
+			sc, err := o.Scope(ownNS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := sc.PodCache()
+			if c.Label == nil || c.Label.String() != sc.Selector.String() {
+				t.Errorf("label selector %v, want %v", c.Label, sc.Selector)
+			}
+			var got []string
+			for n := range c.Namespaces {
+				got = append(got, n)
+			}
+			slices.Sort(got)
+			if diff := cmp.Diff(tc.wantNamespaces, got); diff != "" {
+				t.Errorf("namespaces (-want +got):\n%s", diff)
 			}
 		})
 	}

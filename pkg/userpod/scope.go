@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 )
 
 // Namespaces is the set of namespaces prepuller looks at.
@@ -88,6 +89,20 @@ func (s *Scope) Check(namespace string, podLabels, annotations map[string]string
 		return OptedOut
 	}
 	return In
+}
+
+// PodCache is the cache configuration that watches the scope's user pods:
+// the selector, and the namespaces when the scope lists them (an excluded
+// namespace is filtered by Check, since a watch cannot exclude one).
+func (s *Scope) PodCache() cache.ByObject {
+	c := cache.ByObject{Label: s.Selector}
+	if s.Namespaces.Only {
+		c.Namespaces = map[string]cache.Config{}
+		for _, n := range s.Namespaces.Include {
+			c.Namespaces[n] = cache.Config{}
+		}
+	}
+	return c
 }
 
 // CheckPod is Check for a Pod object.
