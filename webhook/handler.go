@@ -83,7 +83,7 @@ func NewHandler(opts Options, deps Deps) (*Handler, error) {
 }
 
 // Handle admits every pod. It may add the webhook's affinity term and the
-// steered annotation; it never denies.
+// steered annotation, only to a pod it steers; it never denies.
 func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admission.Response) {
 	defer func() {
 		// controller-runtime would turn a panic into an error response,
@@ -150,6 +150,11 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		reqLog(ctx, &req).V(1).Info("admitted", "steered", d.message, "operations", len(ops))
 	}
 	if len(ops) == 0 {
+		if d.reason == reasonBadImage {
+			// Not learned, not steered, and nothing written to the pod:
+			// say why to whoever created it (kubectl prints warnings).
+			return admission.Allowed("").WithWarnings("prepuller: " + d.message)
+		}
 		return admission.Allowed("")
 	}
 	return admission.Patched("", ops...)

@@ -255,6 +255,7 @@ func TestHandle(t *testing.T) {
 		wantReason     reason
 		wantInvalid    int
 		wantDropped    int
+		wantWarnings   []string
 	}{
 		"plain singleuser pod": {
 			pod:           user("jupyter/scipy-notebook:2024").Obj(),
@@ -330,10 +331,8 @@ func TestHandle(t *testing.T) {
 			pod:        user("jupyter/scipy-notebook:2024").Annotation(AnnotationSkip, "true").Obj(),
 			wantReason: reasonSkipAnno,
 		},
-		"steer=false: learned, not steered": {
-			pod: user("jupyter/scipy-notebook:2024").Annotation(AnnotationSteer, "false").Obj(),
-			want: user("jupyter/scipy-notebook:2024").Annotation(AnnotationSteer, "false").
-				Annotation(AnnotationSteered, `not steered: prepuller.dev/steer is "false"`).Obj(),
+		"steer=false: learned, not steered, nothing written": {
+			pod:           user("jupyter/scipy-notebook:2024").Annotation(AnnotationSteer, "false").Obj(),
 			wantSightings: []imageset.Sighting{sighting("jupyter-alice", scipy, "alice")},
 			wantReason:    reasonSteerOff,
 		},
@@ -415,11 +414,11 @@ func TestHandle(t *testing.T) {
 			},
 			wantReason: reasonComplement,
 		},
-		"invalid image reference: not learned, not steered, admitted": {
-			pod:         user("Not A/Valid:Image").Obj(),
-			want:        user("Not A/Valid:Image").Annotation(AnnotationSteered, `not steered: invalid image reference "Not A/Valid:Image"`).Obj(),
-			wantReason:  reasonBadImage,
-			wantInvalid: 1,
+		"invalid image reference: not learned, not steered, admitted with a warning": {
+			pod:          user("Not A/Valid:Image").Obj(),
+			wantReason:   reasonBadImage,
+			wantInvalid:  1,
+			wantWarnings: []string{`prepuller: not steered: invalid image reference "Not A/Valid:Image"`},
 		},
 		"most nodes hold it: the complement is named": {
 			pod:           user("jupyter/datascience-notebook:2024").Obj(),
@@ -434,9 +433,8 @@ func TestHandle(t *testing.T) {
 			wantSightings: []imageset.Sighting{sighting("jupyter-alice", half, "alice")},
 			wantReason:    reasonWindow,
 		},
-		"held everywhere: no term": {
+		"held everywhere: no term, nothing written": {
 			pod:           user("everywhere:1").Obj(),
-			want:          user("everywhere:1").Annotation(AnnotationSteered, "not steered: 10/10 nodes hold "+everywhere).Obj(),
 			wantSightings: []imageset.Sighting{sighting("jupyter-alice", everywhere, "alice")},
 			wantReason:    reasonAllHold,
 		},
@@ -461,9 +459,14 @@ func TestHandle(t *testing.T) {
 			wantSightings: []imageset.Sighting{sighting("jupyter-alice", packed, "alice")},
 			wantReason:    reasonAllBusy,
 		},
-		"held nowhere: no term": {
-			pod:           user("rocker/binder").Obj(),
+		"held nowhere, carrying an earlier pass's annotation: the annotation is corrected": {
+			pod:           user("rocker/binder").Annotation(AnnotationSteered, "3/10 nodes hold "+scipy).Obj(),
 			want:          user("rocker/binder").Annotation(AnnotationSteered, "not steered: 0/10 nodes hold "+binder).Obj(),
+			wantSightings: []imageset.Sighting{sighting("jupyter-alice", binder, "alice")},
+			wantReason:    reasonNoHolder,
+		},
+		"held nowhere: no term, nothing written": {
+			pod:           user("rocker/binder").Obj(),
 			wantSightings: []imageset.Sighting{sighting("jupyter-alice", binder, "alice")},
 			wantReason:    reasonNoHolder,
 		},
@@ -515,6 +518,9 @@ func TestHandle(t *testing.T) {
 			}
 			if diff := cmp.Diff(want, apply(t, tc.pod, resp.Patches)); diff != "" {
 				t.Errorf("patched pod (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantWarnings, resp.Warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
 			wantAdm := tc.wantAdmissions
 			if wantAdm == nil {

@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -12,7 +14,6 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -25,57 +26,116 @@ import (
 	"prepuller.dev/prepuller/webhook"
 )
 
-// Pod creations per phase, and phases per arm (alternated, so drift on a
-// shared machine hits every arm alike).
-const (
-	apiPodsPerPhase = 100
-	apiRounds       = 3
-)
+// apiCycles is how many times each arm creates a pod: one cycle creates one
+// pod per arm, in a shuffled order, so drift on a shared machine hits every
+// arm alike, create by create. At 500, an arm's p99 is its 5th slowest
+// create: raise it to read the tail.
+var apiCycles = flag.Int("api-cycles", 500, "BenchmarkAPIServerPodCreate: pods each arm creates")
 
-// noopPath is where the benchmark's no-op webhook is served, on the same
-// server (TLS, HTTP stack, controller-runtime's admission.Webhook) as
-// prepuller's handler.
-const noopPath = "/noop"
+// armLabel routes a pod to its arm: every arm's webhook configuration
+// selects pods carrying its value, so arms interleave pod by pod with no
+// registration change between them.
+const armLabel = "bench.prepuller.dev/arm"
 
-// replayPath serves prepuller's own answer for the benchmark's pod,
-// computed once: the API server applies and stores the same patch, but no
-// handler runs. It separates the handler's cost from the patch's.
-const replayPath = "/replay"
+// apiArm is one way the API server admits the benchmark's pods.
+type apiArm struct {
+	name string
+	// answer is the webhook's response; nil for no webhook. prepuller's
+	// arm calls the real handler instead.
+	answer func(context.Context, admission.Request) admission.Response
+	image  string // the pod's image: steeringImage("few") unless set
+	names  int    // node names in the patch's term; 0: not steered
+	calls  atomic.Int64
+}
 
-// arm is what the API server called for a pod create.
-type arm int
+func (a *apiArm) Handle(ctx context.Context, req admission.Request) admission.Response {
+	a.calls.Add(1)
+	return a.answer(ctx, req)
+}
 
-const (
-	armNone arm = iota
-	armNoop
-	armReplay
-	armPrepuller
-)
-
-func (a arm) String() string { return [...]string{"none", "noop", "replay", "prepuller"}[a] }
-
-// path is where the arm's webhook is served.
-func (a arm) path() string { return [...]string{"", noopPath, replayPath, webhook.Path}[a] }
+// replayOf is prepuller's answer for the benchmark's pod over an inventory
+// of nodes, computed once: served as is, the API server applies and stores
+// prepuller's patch while no handler runs.
+func replayOf(tb testing.TB, nodes int) (func(context.Context, admission.Request) admission.Response, int) {
+	tb.Helper()
+	inv := newInventory(nodes)
+	answer := newHandler(tb, inv).Handle(context.Background(), admissionRequest(tb, userPod("jupyter-bench-0", steeringImage("few"))))
+	if len(answer.Patches) == 0 {
+		tb.Fatalf("prepuller's answer over %d nodes has no patch", nodes)
+	}
+	return func(context.Context, admission.Request) admission.Response { return answer }, inv.HolderCount(steeringImage("few"))
+}
 
 // BenchmarkAPIServerPodCreate creates user pods through a real
-// kube-apiserver, one at a time, in four arms alternated in the same run,
-// each behind prepuller's MutatingWebhookConfiguration (the API server
-// calls the webhook over TLS) pointed at a different path of one server:
-// prepuller's handler; a replay of prepuller's patch, computed once (the
-// patch's cost without the handler's); a no-op that answers allowed with no
-// patch (the floor of any mutating webhook on this stack); and, last, no
-// webhook at all. It reports each arm's median and p99, and prepuller's
-// cost over no webhook as a ratio to the no-op's (issue 14 aims for at most
-// 1.2 at p50 and p99). Needs the control-plane binaries
+// kube-apiserver, one at a time, each admitted by one of several arms
+// interleaved pod by pod: no webhook; a no-op webhook that answers allowed
+// with no patch (the floor of any mutating webhook on this stack);
+// prepuller's real handler over 1,000 nodes (its term names the 50 holding
+// the image); and replays of prepuller's answer, computed once, naming 1,
+// 10, 50 and 100 nodes (the patch's cost without the handler's, by the
+// term's size). Every webhook is prepuller's own MutatingWebhookConfiguration
+// (TLS, the same controller-runtime server), one per arm, each selecting its
+// arm's pods by label. It reports each arm's p50 and p99 and what each adds
+// over no webhook as a multiple of what the no-op adds (issue 14 aims for
+// prepuller at most 1.2 at p50 and p99). Needs the control-plane binaries
 // (KUBEBUILDER_ASSETS); run with -benchtime=1x.
 func BenchmarkAPIServerPodCreate(b *testing.B) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	mwc := webhook.MutatingWebhookConfiguration("prepuller", userpod.DefaultOptions(), ownNamespace, admissionregistrationv1.WebhookClientConfig{
-		Service: &admissionregistrationv1.ServiceReference{Namespace: ownNamespace, Name: "prepuller-webhook", Path: ptr(webhook.Path)},
-	})
+
+	h := newHandler(b, newInventory(1000))
+	arms := []*apiArm{
+		{name: "none"},
+		{name: "noop", answer: func(context.Context, admission.Request) admission.Response { return admission.Allowed("") }},
+		{name: "prepuller", answer: h.Handle},
+		// The image no node holds: nothing to steer.
+		{name: "prepuller-unsteered", answer: h.Handle, image: steeringImage("none")},
+	}
+	for _, nodes := range []int{20, 200, 1000} {
+		answer, names := replayOf(b, nodes)
+		arms = append(arms, &apiArm{name: fmt.Sprintf("replay%d", names), answer: answer, names: names})
+	}
+	// 100 names: the window of an image half of 1,000 nodes hold, the
+	// most a term names at the default maxAffinityNodes.
+	half := h.Handle(ctx, admissionRequest(b, userPod("jupyter-bench-0", steeringImage("half"))))
+	arms = append(arms, &apiArm{name: "replay100", names: webhook.DefaultOptions().MaxAffinityNodes,
+		answer: func(context.Context, admission.Request) admission.Response { return half }})
+	arms[2].names = 50
+	// The smallest patch there is, one annotation: what the API server
+	// spends on any mutation.
+	pod := userPod("jupyter-bench-0", steeringImage("few"))
+	before, err := json.Marshal(pod)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pod.Annotations[webhook.AnnotationSteered] = "bench"
+	after, err := json.Marshal(pod)
+	if err != nil {
+		b.Fatal(err)
+	}
+	annotated := admission.PatchResponseFromRaw(before, after)
+	if len(annotated.Patches) != 1 {
+		b.Fatalf("annotation patch: %v", annotated.Patches)
+	}
+	arms = append(arms, &apiArm{name: "annotation", answer: func(context.Context, admission.Request) admission.Response { return annotated }})
+
+	var mwcs []*admissionregistrationv1.MutatingWebhookConfiguration
+	for _, a := range arms {
+		if a.answer == nil {
+			continue
+		}
+		mwc := webhook.MutatingWebhookConfiguration("prepuller-bench-"+a.name, userpod.DefaultOptions(), ownNamespace, admissionregistrationv1.WebhookClientConfig{
+			Service: &admissionregistrationv1.ServiceReference{Namespace: ownNamespace, Name: "prepuller-webhook", Path: ptr("/" + a.name)},
+		})
+		sel := mwc.Webhooks[0].ObjectSelector
+		if sel.MatchLabels == nil {
+			sel.MatchLabels = map[string]string{}
+		}
+		sel.MatchLabels[armLabel] = a.name
+		mwcs = append(mwcs, mwc)
+	}
 	c, err := cluster.Start(ctx, cluster.Options{Webhooks: envtest.WebhookInstallOptions{
-		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{mwc},
+		MutatingWebhooks: mwcs,
 		LocalServingHost: "127.0.0.1",
 	}})
 	if err != nil {
@@ -84,21 +144,11 @@ func BenchmarkAPIServerPodCreate(b *testing.B) {
 	defer func() { _ = c.Stop() }()
 	hooks := c.Env.WebhookInstallOptions
 	srv := crwebhook.NewServer(crwebhook.Options{Host: hooks.LocalServingHost, Port: hooks.LocalServingPort, CertDir: hooks.LocalServingCertDir})
-	h := newHandler(b, newInventory(1000))
-	srv.Register(webhook.Path, &admission.Webhook{Handler: h})
-	var noopCalls, replayCalls atomic.Int64
-	srv.Register(noopPath, &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
-		noopCalls.Add(1)
-		return admission.Allowed("")
-	})})
-	replay := h.Handle(ctx, admissionRequest(b, userPod("jupyter-bench-0", steeringImage("few"))))
-	if len(replay.Patches) == 0 {
-		b.Fatal("prepuller's answer for the benchmark pod has no patch")
+	for _, a := range arms {
+		if a.answer != nil {
+			srv.Register("/"+a.name, &admission.Webhook{Handler: a})
+		}
 	}
-	srv.Register(replayPath, &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
-		replayCalls.Add(1)
-		return replay
-	})})
 	srvCtx, stopSrv := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(srvCtx) }()
@@ -115,132 +165,88 @@ func BenchmarkAPIServerPodCreate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	registered, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, mwc.Name, metav1.GetOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	// envtest registered the webhook by URL; the other arms are the same
-	// configuration with their path.
-	if u := registered.Webhooks[0].ClientConfig.URL; u == nil || !strings.HasSuffix(*u, webhook.Path) {
-		b.Fatalf("registered webhook URL %v, want one ending in %s", u, webhook.Path)
-	}
-	configs := map[arm]*admissionregistrationv1.MutatingWebhookConfiguration{}
-	for _, a := range []arm{armPrepuller, armReplay, armNoop} {
-		saved := registered.DeepCopy()
-		saved.ResourceVersion, saved.UID, saved.CreationTimestamp, saved.ManagedFields = "", "", metav1.Time{}, nil
-		u := strings.TrimSuffix(*saved.Webhooks[0].ClientConfig.URL, webhook.Path) + a.path()
-		saved.Webhooks[0].ClientConfig.URL = &u
-		configs[a] = saved
+	// envtest registered each webhook by URL, with the path it was given.
+	for _, a := range arms[1:] {
+		got, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "prepuller-bench-"+a.name, metav1.GetOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if u := got.Webhooks[0].ClientConfig.URL; u == nil || !strings.HasSuffix(*u, "/"+a.name) {
+			b.Fatalf("webhook of arm %s registered at %v", a.name, u)
+		}
 	}
 
 	seq := 0
-	podBytes := map[arm]int{} // size of the stored pod, last seen per arm
-	create := func() (time.Duration, arm, error) {
+	create := func(a *apiArm) (time.Duration, error) {
 		seq++
-		pod := userPod(fmt.Sprintf("jupyter-bench-%d", seq), steeringImage("few"))
-		calls, replays := noopCalls.Load(), replayCalls.Load()
+		image := a.image
+		if image == "" {
+			image = steeringImage("few")
+		}
+		pod := userPod(fmt.Sprintf("jupyter-bench-%d", seq), image)
+		pod.Labels[armLabel] = a.name
+		calls := a.calls.Load()
 		t0 := time.Now()
 		got, err := cs.CoreV1().Pods(hubNamespace).Create(ctx, pod, metav1.CreateOptions{})
 		d := time.Since(t0)
 		if err != nil {
-			return 0, armNone, err
+			return 0, err
 		}
-		a := armNone
-		switch _, mutated := got.Annotations[webhook.AnnotationSteered]; {
-		case replayCalls.Load() > replays:
-			a = armReplay
-		case mutated:
-			a = armPrepuller
-		case noopCalls.Load() > calls:
-			a = armNoop
+		// Each arm's webhook, and only it, saw the pod; a webhook that
+		// patched left its annotation.
+		called := a.calls.Load() > calls
+		steered := got.Spec.Affinity != nil
+		if called != (a.answer != nil) || steered != (a.names > 0) {
+			return d, fmt.Errorf("pod %s of arm %s: webhook called %t, steered %t", pod.Name, a.name, called, steered)
 		}
-		if raw, err := json.Marshal(got); err == nil {
-			podBytes[a] = len(raw)
-		}
-		return d, a, nil
+		return d, nil
 	}
-	// Registration changes reach the API server's admission chain through
-	// an informer: wait until pods are admitted by the arm's webhook.
-	settle := func(want arm) {
+	// Registrations reach the API server's admission chain through an
+	// informer: wait until every arm's pods are admitted as they should be.
+	for _, a := range arms {
 		err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-			_, got, err := create()
-			return err == nil && got == want, nil
+			_, err := create(a)
+			return err == nil, nil
 		})
 		if err != nil {
-			b.Fatalf("waiting for the API server to call webhook %v: %v", want, err)
+			b.Fatalf("waiting for the API server to admit arm %s's pods through its webhook: %v", a.name, err)
 		}
-	}
-	// register switches the API server to arm a.
-	register := func(a arm) {
-		mwcs := cs.AdmissionregistrationV1().MutatingWebhookConfigurations()
-		if err := mwcs.Delete(ctx, mwc.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			b.Fatal(err)
-		}
-		if a != armNone {
-			if _, err := mwcs.Create(ctx, configs[a].DeepCopy(), metav1.CreateOptions{}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		settle(a)
-	}
-	phase := func(want arm) []time.Duration {
-		var lat []time.Duration
-		for range apiPodsPerPhase {
-			d, got, err := create()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if got != want {
-				b.Fatalf("pod admitted by webhook %v in the %v phase", got, want)
-			}
-			lat = append(lat, d)
-		}
-		return lat
 	}
 
+	rng := rand.New(rand.NewPCG(14, 2026))
 	for b.Loop() {
-		lat := map[arm][]time.Duration{}
-		for range apiRounds {
-			for _, a := range []arm{armPrepuller, armReplay, armNoop, armNone} {
-				register(a)
-				lat[a] = append(lat[a], phase(a)...)
+		lat := make([][]time.Duration, len(arms))
+		order := make([]int, len(arms))
+		for i := range order {
+			order[i] = i
+		}
+		for range *apiCycles {
+			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			for _, i := range order {
+				d, err := create(arms[i])
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat[i] = append(lat[i], d)
 			}
 		}
-		register(armPrepuller) // as found, for the next iteration
-		q := map[arm][2]time.Duration{}
-		for a, ds := range lat {
-			slices.Sort(ds)
-			q[a] = [2]time.Duration{quantile(ds, 0.5), quantile(ds, 0.99)}
-			b.ReportMetric(millis(q[a][0]), a.String()+"-p50-ms")
-			b.ReportMetric(millis(q[a][1]), a.String()+"-p99-ms")
-			// The stored pod: a steered one carries the patch's node
-			// names, which etcd, watchers and the client all handle.
-			b.ReportMetric(float64(podBytes[a]), a.String()+"-pod-bytes")
+		q := make([][2]time.Duration, len(arms))
+		for i, a := range arms {
+			slices.Sort(lat[i])
+			q[i] = [2]time.Duration{quantile(lat[i], 0.5), quantile(lat[i], 0.99)}
+			b.ReportMetric(millis(q[i][0]), a.name+"-p50-ms")
+			b.ReportMetric(millis(q[i][1]), a.name+"-p99-ms")
 		}
-		for i, name := range []string{"p50", "p99"} {
-			// Whole create latency, prepuller over no-op; and what each
-			// adds over no webhook, prepuller's as a multiple of the no-op's.
-			b.ReportMetric(float64(q[armPrepuller][i])/float64(q[armNoop][i]), "prepuller/noop-"+name)
-			b.ReportMetric(float64(q[armPrepuller][i]-q[armNone][i])/float64(q[armNoop][i]-q[armNone][i]), "added-ratio-"+name)
+		// What each patching arm adds over no webhook, as a multiple of
+		// what the no-op adds: 1 is the floor of any mutating webhook.
+		none, noop := q[0], q[1]
+		for i, a := range arms[2:] {
+			for j, name := range []string{"p50", "p99"} {
+				b.ReportMetric(float64(q[i+2][j]-none[j])/float64(noop[j]-none[j]), a.name+"/noop-added-"+name)
+			}
 		}
-		b.ReportMetric(float64(mean(lat[armPrepuller]))/float64(mean(lat[armNone])), "mean-ratio")
-		pods := 0
-		for _, ds := range lat {
-			pods += len(ds)
-		}
-		b.ReportMetric(float64(pods), "pods")
+		b.ReportMetric(float64(len(arms)**apiCycles), "pods")
 	}
-}
-
-func mean(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	var sum time.Duration
-	for _, d := range ds {
-		sum += d
-	}
-	return sum / time.Duration(len(ds))
 }
 
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

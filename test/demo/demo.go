@@ -262,7 +262,11 @@ func (d *demo) printPods(ctx context.Context, pods []userPod) error {
 			return fmt.Errorf("waiting for %s to be scheduled: %w", key, err)
 		}
 		fmt.Printf("  %-15s %-48s on %s\n", pod.Name, pod.Spec.Containers[0].Image, pod.Spec.NodeName)
-		fmt.Printf("  %-15s steered: %q\n", "", pod.Annotations[webhook.AnnotationSteered])
+		if steered := pod.Annotations[webhook.AnnotationSteered]; steered != "" {
+			fmt.Printf("  %-15s steered: %q\n", "", steered)
+		} else {
+			fmt.Printf("  %-15s not steered (nothing to steer: prepuller wrote nothing)\n", "")
+		}
 		if term := ownTerm(&pod); term != "" {
 			fmt.Printf("  %-15s affinity: %s\n", "", term)
 		}

@@ -20,8 +20,10 @@ import (
 type Explanation struct {
 	Pod string `json:"pod"`
 	// Decision is the webhook's prepuller.dev/steered annotation, recorded
-	// at admission; empty when the webhook never saw the pod.
-	Decision string `json:"decision"`
+	// at admission. The webhook writes it only on pods it steers: empty,
+	// NotSteered says why, as far as the configuration tells.
+	Decision   string `json:"decision"`
+	NotSteered string `json:"notSteered,omitempty"`
 	// Term is the webhook's own preferred affinity term: "In" the holders
 	// or "NotIn" the eligible nodes lacking the image; when every holder
 	// was busy with a burst, "NotIn" them or "In" nodes lacking it.
@@ -48,6 +50,9 @@ func Explain(ctx context.Context, c client.Reader, s *Snapshot, namespace, name 
 		return Explanation{}, fmt.Errorf("reading pod %s/%s: %w", namespace, name, err)
 	}
 	ex := Explanation{Pod: namespace + "/" + name, Decision: pod.Annotations[webhook.AnnotationSteered], Node: pod.Spec.NodeName, HeldAtStart: "unknown"}
+	if ex.Decision == "" {
+		ex.NotSteered = notSteered(s.Scope, &pod)
+	}
 	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil {
 		for _, t := range a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
 			for _, r := range t.Preference.MatchExpressions {
@@ -97,6 +102,29 @@ func Explain(ctx context.Context, c client.Reader, s *Snapshot, namespace, name 
 	return ex, nil
 }
 
+// notSteered says why a pod carries no steered annotation: the scope
+// rules out some reasons; for a user pod the webhook either found nothing
+// to steer or was not called.
+func notSteered(scope *userpod.Scope, pod *corev1.Pod) string {
+	verdict := userpod.In
+	if scope != nil {
+		verdict = scope.Check(pod.Namespace, pod.Labels, pod.Annotations)
+	}
+	switch verdict {
+	case userpod.OtherNamespace:
+		return "not steered: its namespace is outside prepuller's userPods.namespaces"
+	case userpod.NotSelected:
+		return "not steered: not a user pod (userPods.podSelector does not select it)"
+	case userpod.OptedOut:
+		return "not steered: " + userpod.AnnotationSkip + " is \"true\""
+	}
+	if pod.Annotations[webhook.AnnotationSteer] == "false" {
+		return "not steered: " + webhook.AnnotationSteer + " is \"false\""
+	}
+	return "not steered: at admission no eligible node held the image or every one did, " +
+		"or the webhook was not called (it annotates only the pods it steers)"
+}
+
 // ownTerm reads the webhook's term back: the hostname requirement next to
 // the marker.
 func ownTerm(t corev1.PreferredSchedulingTerm) (string, []string) {
@@ -138,7 +166,7 @@ func PrintExplanation(w io.Writer, ex Explanation) error {
 	fmt.Fprintf(w, "Pod:        %s\n", ex.Pod)
 	switch {
 	case ex.Decision == "":
-		fmt.Fprintf(w, "Admission:  no %s annotation: the webhook did not see this pod (not a user pod, skipped, or prepuller was not installed)\n", webhook.AnnotationSteered)
+		fmt.Fprintf(w, "Admission:  %s\n", ex.NotSteered)
 	case ex.TermOperator != "":
 		fmt.Fprintf(w, "Admission:  steered: %s (preferred affinity %s %s)\n", ex.Decision, ex.TermOperator, strings.Join(ex.TermNodes, ","))
 	default:

@@ -19,6 +19,7 @@ import (
 	"prepuller.dev/prepuller/cmd/prepuller/config"
 	"prepuller.dev/prepuller/pkg/imageset"
 	"prepuller.dev/prepuller/pkg/inventory"
+	"prepuller.dev/prepuller/pkg/userpod"
 	"prepuller.dev/prepuller/puller"
 	"prepuller.dev/prepuller/puller/render"
 )
@@ -44,8 +45,10 @@ type Snapshot struct {
 	// Pulled are the images the DaemonSet pulls, in its order.
 	Pulled    []string
 	Inventory *inventory.Inventory
-	Lease     *coordinationv1.Lease // nil when absent
-	Rules     imageset.Rules
+	// Scope is which pods are user pods, from Config.
+	Scope *userpod.Scope
+	Lease *coordinationv1.Lease // nil when absent
+	Rules imageset.Rules
 }
 
 // Load reads the namespace's prepuller objects with c.
@@ -71,6 +74,7 @@ func Load(ctx context.Context, c client.Reader, namespace string, now time.Time)
 	if err != nil {
 		return nil, fmt.Errorf("userPods: %w", err)
 	}
+	s.Scope = scope
 
 	if err := s.loadState(ctx, c); err != nil {
 		return nil, err

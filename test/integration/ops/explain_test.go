@@ -47,10 +47,9 @@ func TestExplain(t *testing.T) {
 	create(ctx, t, steered)
 	kubeletEvent(ctx, t, steered, "Pulled", `Container image "jupyter/r-notebook:2024-01-15" already present on machine`)
 
+	// Nothing to steer: the webhook wrote nothing.
 	notSteered := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: hub, Name: "jupyter-bob", Annotations: map[string]string{
-			webhook.AnnotationSteered: "not steered: 0/3 nodes hold " + solo,
-		}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: hub, Name: "jupyter-bob", Labels: map[string]string{"component": "singleuser-server"}},
 		Spec: corev1.PodSpec{
 			NodeName:   "explain-2",
 			Containers: []corev1.Container{{Name: "notebook", Image: solo}},
