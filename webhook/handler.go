@@ -82,8 +82,10 @@ func NewHandler(opts Options, deps Deps) (*Handler, error) {
 	}, nil
 }
 
-// Handle admits every pod. It may add the webhook's affinity term and the
-// steered annotation, only to a pod it steers; it never denies.
+// Handle admits every pod; it never denies. It adds the webhook's affinity
+// term and the steered annotation to a pod it steers, corrects them on a
+// pod that carries them from an earlier pass, and leaves any other pod as
+// it is.
 func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admission.Response) {
 	defer func() {
 		// controller-runtime would turn a panic into an error response,

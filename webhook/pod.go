@@ -20,7 +20,8 @@ const (
 	// (e.g. images the user's server starts later), at most
 	// userpod.MaxExtraImages of them.
 	AnnotationExtraImages = userpod.AnnotationExtraImages
-	// AnnotationSteered is written by the webhook: what it did, or why not.
+	// AnnotationSteered is written by the webhook on the pods it steers:
+	// what it did. A pod it does not steer gets nothing (docs/webhook.md).
 	AnnotationSteered = "prepuller.dev/steered"
 	// AnnotationUsername is KubeSpawner's raw user name.
 	AnnotationUsername = userpod.AnnotationUsername

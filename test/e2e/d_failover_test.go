@@ -53,7 +53,7 @@ func TestLeaderFailover(t *testing.T) {
 			}
 		}()
 	}
-	failedOpen := webhookFailOpens(ctx, t)
+	calls0, failedOpen0 := webhookCounts(ctx, t)
 	killedAt := time.Now()
 	for i := range burst {
 		if i == burst/4 {
@@ -122,7 +122,13 @@ func TestLeaderFailover(t *testing.T) {
 	// admitted unchanged under failurePolicy Ignore, and counted as failed
 	// open. Reported, not asserted. (The steered annotation cannot tell:
 	// the webhook writes it only on the pods it steers.)
-	env.results.FailoverAnswered = burst - int(webhookFailOpens(ctx, t)-failedOpen)
+	calls1, failedOpen1 := webhookCounts(ctx, t)
+	if calls1-calls0 < burst {
+		t.Errorf("kube-apiserver called the webhook %v times for %d creates", calls1-calls0, burst)
+	}
+	// A create failed open at most once (no other webhook mutates here,
+	// so none is reinvoked).
+	env.results.FailoverAnswered = burst - int(failedOpen1-failedOpen0)
 	t.Logf("webhook answered %d of %d creates", env.results.FailoverAnswered, burst)
 	for i := range burst {
 		var p corev1.Pod
@@ -131,17 +137,28 @@ func TestLeaderFailover(t *testing.T) {
 	}
 }
 
-// webhookFailOpens reads from kube-apiserver's metrics how many calls to
-// prepuller's webhook it has failed open.
-func webhookFailOpens(ctx context.Context, t *testing.T) float64 {
+// webhookCounts reads from kube-apiserver's metrics how many times it has
+// called prepuller's webhook and how many of those calls it failed open.
+// A missing call series fails the test: the fail-open count alone would
+// read zero and report every create answered.
+func webhookCounts(ctx context.Context, t *testing.T) (calls, failedOpen float64) {
 	t.Helper()
 	raw, err := env.cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
 		t.Fatalf("reading kube-apiserver's metrics: %v", err)
 	}
-	var n float64
+	seen := false
 	for line := range strings.Lines(string(raw)) {
-		if !strings.HasPrefix(line, "apiserver_admission_webhook_fail_open_count{") || !strings.Contains(line, `name="steer.pods.prepuller.dev"`) {
+		if !strings.Contains(line, `name="steer.pods.prepuller.dev"`) {
+			continue
+		}
+		var into *float64
+		switch {
+		case strings.HasPrefix(line, "apiserver_admission_webhook_admission_duration_seconds_count{"):
+			into, seen = &calls, true
+		case strings.HasPrefix(line, "apiserver_admission_webhook_fail_open_count{"):
+			into = &failedOpen
+		default:
 			continue
 		}
 		fields := strings.Fields(line)
@@ -149,9 +166,12 @@ func webhookFailOpens(ctx context.Context, t *testing.T) float64 {
 		if err != nil {
 			t.Fatalf("kube-apiserver metric line %q: %v", line, err)
 		}
-		n += v
+		*into += v
 	}
-	return n
+	if !seen {
+		t.Fatal("kube-apiserver's metrics have no apiserver_admission_webhook_admission_duration_seconds_count for steer.pods.prepuller.dev")
+	}
+	return calls, failedOpen
 }
 
 // prepullerPods names prepuller's pods other than except.

@@ -32,13 +32,23 @@ type create struct {
 	at      time.Time
 	latency time.Duration
 	err     error
+	arm     string // the pod's loadArmLabel; "" when the spawner does not split
 }
+
+// loadArmLabel sends a pod to one of two webhooks when the spawner splits
+// its stream (BenchmarkLoadHeld): "noop" or "prepuller".
+const loadArmLabel = "faults.prepuller.dev/arm"
 
 // spawner creates user pods at a fixed rate until its context ends.
 type spawner struct {
 	cs    *kubernetes.Clientset
 	users int
 	seed  uint64
+
+	// split: the pods go to the no-op webhook and to prepuller
+	// (loadArmLabel) in pairs, one each in a random order, so both arms
+	// get the same share of every moment.
+	split bool
 
 	userMu  []sync.Mutex // one server per user: a user's spawns run in order
 	current []string     // user -> pod name, across runs
@@ -71,6 +81,7 @@ func (s *spawner) run(ctx context.Context, rate int) {
 		inFlight = make(chan struct{}, maxInFlight)
 	)
 	defer wg.Wait()
+	first := 0 // the arm of the pair's first pod
 	for ; ; s.seq++ {
 		select {
 		case <-ctx.Done():
@@ -78,6 +89,13 @@ func (s *spawner) run(ctx context.Context, rate int) {
 		case <-tick.C:
 		}
 		u, image, seq := rng.IntN(s.users), imageName(int(zipf.Uint64())), s.seq
+		arm := ""
+		if s.split {
+			if s.seq%2 == 0 {
+				first = rng.IntN(2)
+			}
+			arm = [...]string{"noop", "prepuller"}[(first+s.seq%2)%2]
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -96,9 +114,12 @@ func (s *spawner) run(ctx context.Context, rate int) {
 			user := fmt.Sprintf("user-%02d", u)
 			name := fmt.Sprintf("jupyter-%s-%d", user, seq)
 			pod := builder.MakeUserPod(name, hubNS, user).Container("notebook", image).Label("app", "jupyterhub").Obj()
+			if arm != "" {
+				pod.Labels[loadArmLabel] = arm
+			}
 			t0 := time.Now()
 			_, err := s.cs.CoreV1().Pods(hubNS).Create(ctx, pod, metav1.CreateOptions{})
-			c := create{at: t0, latency: time.Since(t0), err: err}
+			c := create{at: t0, latency: time.Since(t0), err: err, arm: arm}
 			if ctx.Err() != nil {
 				return
 			}
@@ -126,12 +147,19 @@ func (s *spawner) window(from, to time.Time) window {
 }
 
 // windows pools what the spawner saw in several spans [from, to).
-func (s *spawner) windows(spans [][2]time.Time) window {
+func (s *spawner) windows(spans [][2]time.Time) window { return s.armWindows("", spans) }
+
+// armWindows is windows for the creates of one arm of a split stream ("":
+// all of them).
+func (s *spawner) armWindows(arm string, spans [][2]time.Time) window {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var w window
 	var lat []time.Duration
 	for _, c := range s.creates {
+		if arm != "" && c.arm != arm {
+			continue
+		}
 		if !slices.ContainsFunc(spans, func(sp [2]time.Time) bool { return !c.at.Before(sp[0]) && c.at.Before(sp[1]) }) {
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,8 +21,9 @@ import (
 type Explanation struct {
 	Pod string `json:"pod"`
 	// Decision is the webhook's prepuller.dev/steered annotation, recorded
-	// at admission. The webhook writes it only on pods it steers: empty,
-	// NotSteered says why, as far as the configuration tells.
+	// at admission. The webhook writes it only on pods it steers: with
+	// neither it nor the webhook's term, NotSteered says why, as far as
+	// the pod and the configuration tell.
 	Decision   string `json:"decision"`
 	NotSteered string `json:"notSteered,omitempty"`
 	// Term is the webhook's own preferred affinity term: "In" the holders
@@ -50,9 +52,6 @@ func Explain(ctx context.Context, c client.Reader, s *Snapshot, namespace, name 
 		return Explanation{}, fmt.Errorf("reading pod %s/%s: %w", namespace, name, err)
 	}
 	ex := Explanation{Pod: namespace + "/" + name, Decision: pod.Annotations[webhook.AnnotationSteered], Node: pod.Spec.NodeName, HeldAtStart: "unknown"}
-	if ex.Decision == "" {
-		ex.NotSteered = notSteered(s.Scope, &pod)
-	}
 	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil {
 		for _, t := range a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
 			for _, r := range t.Preference.MatchExpressions {
@@ -63,10 +62,13 @@ func Explain(ctx context.Context, c client.Reader, s *Snapshot, namespace, name 
 		}
 	}
 	raw, _ := userpod.SteeringImageOf(&pod, s.Config.Webhook.SteeringContainer)
+	img, err := imageref.Normalize(raw)
+	if ex.Decision == "" && ex.TermOperator == "" {
+		ex.NotSteered = notSteered(s.Scope, &pod, raw, err)
+	}
 	if raw == "" {
 		return ex, nil
 	}
-	img, err := imageref.Normalize(raw)
 	if err != nil {
 		ex.Image = raw
 		return ex, nil
@@ -102,27 +104,32 @@ func Explain(ctx context.Context, c client.Reader, s *Snapshot, namespace, name 
 	return ex, nil
 }
 
-// notSteered says why a pod carries no steered annotation: the scope
-// rules out some reasons; for a user pod the webhook either found nothing
-// to steer or was not called.
-func notSteered(scope *userpod.Scope, pod *corev1.Pod) string {
+// notSteered says why a pod carries nothing of the webhook's: what the
+// pod and the configuration tell, else the reasons they cannot tell apart.
+// raw is the steering container's image ("" when the pod has none) and
+// imgErr its normalization's error.
+func notSteered(scope *userpod.Scope, pod *corev1.Pod, raw string, imgErr error) string {
 	verdict := userpod.In
 	if scope != nil {
 		verdict = scope.Check(pod.Namespace, pod.Labels, pod.Annotations)
 	}
-	switch verdict {
-	case userpod.OtherNamespace:
-		return "not steered: its namespace is outside prepuller's userPods.namespaces"
-	case userpod.NotSelected:
+	switch {
+	case verdict == userpod.OtherNamespace:
+		return "not steered: prepuller does not look at its namespace (userPods.namespaces, userPods.excludedNamespaces, or prepuller's own)"
+	case verdict == userpod.NotSelected:
 		return "not steered: not a user pod (userPods.podSelector does not select it)"
-	case userpod.OptedOut:
+	case verdict == userpod.OptedOut:
 		return "not steered: " + userpod.AnnotationSkip + " is \"true\""
-	}
-	if pod.Annotations[webhook.AnnotationSteer] == "false" {
+	case pod.Annotations[webhook.AnnotationSteer] == "false":
 		return "not steered: " + webhook.AnnotationSteer + " is \"false\""
+	case raw == "":
+		return "not steered: the pod has no container"
+	case imgErr != nil:
+		return "not steered: invalid image reference " + strconv.Quote(raw)
 	}
-	return "not steered: at admission no eligible node held the image or every one did, " +
-		"or the webhook was not called (it annotates only the pods it steers)"
+	return "not steered: at admission no eligible node held the image, every one did, or none was known; " +
+		"or the webhook did not answer (down, unreachable or timed out: the pod was admitted as it was). " +
+		"It annotates only the pods it steers"
 }
 
 // ownTerm reads the webhook's term back: the hostname requirement next to
@@ -165,10 +172,14 @@ func heldAtStart(events []corev1.Event, image string) string {
 func PrintExplanation(w io.Writer, ex Explanation) error {
 	fmt.Fprintf(w, "Pod:        %s\n", ex.Pod)
 	switch {
+	case ex.TermOperator != "":
+		decision := ex.Decision
+		if decision == "" {
+			decision = "no " + webhook.AnnotationSteered + " annotation"
+		}
+		fmt.Fprintf(w, "Admission:  steered: %s (preferred affinity %s %s)\n", decision, ex.TermOperator, strings.Join(ex.TermNodes, ","))
 	case ex.Decision == "":
 		fmt.Fprintf(w, "Admission:  %s\n", ex.NotSteered)
-	case ex.TermOperator != "":
-		fmt.Fprintf(w, "Admission:  steered: %s (preferred affinity %s %s)\n", ex.Decision, ex.TermOperator, strings.Join(ex.TermNodes, ","))
 	default:
 		fmt.Fprintf(w, "Admission:  %s\n", ex.Decision)
 	}
