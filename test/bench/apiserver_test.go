@@ -100,7 +100,7 @@ func BenchmarkAPIServerPodCreate(b *testing.B) {
 	half := h.Handle(ctx, admissionRequest(b, userPod("jupyter-bench-0", steeringImage("half"))))
 	arms = append(arms, &apiArm{name: "replay100", names: webhook.DefaultOptions().MaxAffinityNodes,
 		answer: func(context.Context, admission.Request) admission.Response { return half }})
-	arms[2].names = 50
+	arms[2].names = newInventory(1000).HolderCount(steeringImage("few"))
 	// The smallest patch there is, one annotation: what the API server
 	// spends on any mutation.
 	pod := userPod("jupyter-bench-0", steeringImage("few"))

@@ -30,8 +30,8 @@ import (
 )
 
 // Load-held sweep (issue 14, item 3): one open-loop stream of user pod
-// creates goes through the API server, each pod at random to prepuller's
-// two replicas or to a no-op webhook (allowed, no patch: the floor of any
+// creates goes through the API server, the pods in pairs, one to
+// prepuller's two replicas and one to a no-op webhook (allowed, no patch: the floor of any
 // mutating webhook), at rising rates. Split pod by pod, both arms see the
 // same moments of the shared machine: the tail of one is not a pause the
 // other missed.
@@ -51,9 +51,9 @@ const (
 var (
 	loadRates   = flag.String("load-rates", "10,25,50,100,200,400", "BenchmarkLoadHeld: create rates to sweep, per second")
 	loadMeasure = flag.Duration("load-measure", 48*time.Second, "BenchmarkLoadHeld: time measured at each rate, both arms together")
-	// -load-everywhere: every node holds every image, as once the puller
-	// has pulled them all; the default puts them on 10 to 200 of the 200
-	// nodes, so that prepuller steers most pods.
+	// -load-everywhere: every node holds every image, so prepuller has
+	// nothing to steer; the default puts them on 10 to 200 of the 200
+	// nodes, so that prepuller steers two thirds of its pods.
 	loadEverywhere = flag.Bool("load-everywhere", false, "BenchmarkLoadHeld: every node holds every image (nothing to steer)")
 )
 
@@ -69,7 +69,7 @@ var maxAffinityNodes = flag.Int("max-affinity-nodes", 0, "the replicas' webhook.
 
 // BenchmarkLoadHeld finds the highest create rate at which prepuller adds
 // no more than the no-op webhook plus 1 ms at p99, with two replicas, and
-// prepuller's CPU and memory there. Run it alone (it takes about 7 minutes):
+// prepuller's CPU and memory there. Run it alone (it takes about 6 minutes):
 //
 //	go test -run '^$' -bench LoadHeld -benchtime 1x ./test/faults/
 func BenchmarkLoadHeld(b *testing.B) {
@@ -109,7 +109,7 @@ func BenchmarkLoadHeld(b *testing.B) {
 		// break the bound at one rate and not the next).
 		held, heldAny, broken := 0, 0, false
 		for _, rate := range rates {
-			r := measureRate(ctx, b, e, rate)
+			r := measureRate(ctx, b, e, noopCalls, rate)
 			ok := r.sustained() && r.failed == 0 && r.prepuller.p99 <= r.noop.p99+loadSlack
 			b.Logf("| %d | %s / %s | %s / %s | %s | %d / %d (%d) | %d | %.2f | %s | %t |", rate,
 				ms(r.noop.p50), ms(r.noop.p99), ms(r.prepuller.p50), ms(r.prepuller.p99), ms(r.prepuller.p99-r.noop.p99),
@@ -153,12 +153,24 @@ func (r rateResult) sustained() bool {
 
 // measureRate runs the split stream at rate and pools each arm's creates.
 // The replicas answer half of it, but their watches see every pod.
-func measureRate(ctx context.Context, b *testing.B, e *env, rate int) rateResult {
+//
+// Both webhooks fail open (failurePolicy Ignore), so an arm whose calls
+// failed (TLS, the proxy, a timeout) would look faster for skipping its
+// webhook: the run fails unless the no-op was called for every one of its
+// pods and kube-apiserver failed no call open.
+func measureRate(ctx context.Context, b *testing.B, e *env, noopCalls *atomic.Int64, rate int) rateResult {
 	r := rateResult{want: int(float64(rate) * loadMeasure.Seconds() / 2)}
-	c0 := replicasCPU(b, e)
+	c0, calls0, open0 := replicasCPU(b, e), noopCalls.Load(), failedOpen(ctx, b, e.cs)
 	start := time.Now()
 	e.spawner.run(timeout(ctx, loadWarm+*loadMeasure), rate)
 	wall, used := time.Since(start), replicasCPU(b, e)-c0
+	if n := failedOpen(ctx, b, e.cs) - open0; n > 0 {
+		b.Errorf("at %d creates/s kube-apiserver failed %v webhook calls open: those pods skipped their arm's webhook", rate, n)
+	}
+	// Every pod of the arm created, in warm-up too, went through admission.
+	if created, called := e.spawner.armWindows("noop", [][2]time.Time{{start, time.Now()}}).succeeded, noopCalls.Load()-calls0; called < int64(created) {
+		b.Errorf("at %d creates/s the no-op webhook answered %d of its arm's %d pods created", rate, called, created)
+	}
 	span := [][2]time.Time{{start.Add(loadWarm), start.Add(loadWarm + *loadMeasure)}}
 	r.noop, r.prepuller = e.spawner.armWindows("noop", span), e.spawner.armWindows("prepuller", span)
 	r.failed = (r.noop.attempted - r.noop.succeeded) + (r.prepuller.attempted - r.prepuller.succeeded)
@@ -169,6 +181,28 @@ func measureRate(ctx context.Context, b *testing.B, e *env, rate int) rateResult
 		}
 	}
 	return r
+}
+
+// failedOpen is kube-apiserver's count of webhook calls it failed open
+// (apiserver_admission_webhook_fail_open_count, every webhook: both arms'
+// carry prepuller's webhook name).
+func failedOpen(ctx context.Context, b *testing.B, cs *kubernetes.Clientset) float64 {
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		b.Fatalf("reading kube-apiserver's metrics: %v", err)
+	}
+	var n float64
+	for line := range strings.Lines(string(raw)) {
+		if strings.HasPrefix(line, "apiserver_admission_webhook_fail_open_count{") {
+			fields := strings.Fields(line)
+			v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+			if err != nil {
+				b.Fatalf("kube-apiserver metric line %q: %v", line, err)
+			}
+			n += v
+		}
+	}
+	return n
 }
 
 // splitArms registers the no-op webhook for the pods labelled "noop" and
@@ -262,7 +296,7 @@ func replicasCPU(b *testing.B, e *env) time.Duration {
 // every (i+1)-th node, so the stream's images are on 10 to 200 nodes:
 // prepuller names 10 to 100 nodes in its affinity term, except for image 0,
 // which every node holds (no term: all_hold). With -load-everywhere every
-// node holds every image: the puller's steady state, nothing to steer.
+// node holds every image: nothing to steer.
 // probeImage, which the stream never runs, is on every other node.
 func createNodes(ctx context.Context, b *testing.B, cs *kubernetes.Clientset) string {
 	for j := range loadNodes {

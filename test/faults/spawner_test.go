@@ -49,6 +49,7 @@ type spawner struct {
 	// (loadArmLabel) in pairs, one each in a random order, so both arms
 	// get the same share of every moment.
 	split bool
+	first int // the arm of the current pair's first pod
 
 	userMu  []sync.Mutex // one server per user: a user's spawns run in order
 	current []string     // user -> pod name, across runs
@@ -81,7 +82,6 @@ func (s *spawner) run(ctx context.Context, rate int) {
 		inFlight = make(chan struct{}, maxInFlight)
 	)
 	defer wg.Wait()
-	first := 0 // the arm of the pair's first pod
 	for ; ; s.seq++ {
 		select {
 		case <-ctx.Done():
@@ -92,9 +92,9 @@ func (s *spawner) run(ctx context.Context, rate int) {
 		arm := ""
 		if s.split {
 			if s.seq%2 == 0 {
-				first = rng.IntN(2)
+				s.first = rng.IntN(2)
 			}
-			arm = [...]string{"noop", "prepuller"}[(first+s.seq%2)%2]
+			arm = [...]string{"noop", "prepuller"}[(s.first+s.seq%2)%2]
 		}
 		select {
 		case <-ctx.Done():

@@ -128,8 +128,8 @@ func notSteered(scope *userpod.Scope, pod *corev1.Pod, raw string, imgErr error)
 		return "not steered: invalid image reference " + strconv.Quote(raw)
 	}
 	return "not steered: at admission no eligible node held the image, every one did, or none was known; " +
-		"or the webhook did not answer (down, unreachable or timed out: the pod was admitted as it was). " +
-		"It annotates only the pods it steers"
+		"or the webhook did not answer (down, unreachable or timed out: the pod was admitted as it was), " +
+		"or the pod predates prepuller. It annotates only the pods it steers"
 }
 
 // ownTerm reads the webhook's term back: the hostname requirement next to
