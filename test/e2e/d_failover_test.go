@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"prepuller.dev/prepuller/test/cluster"
 )
 
 // TestLeaderFailover: the leader pod is force-deleted while user pods are
@@ -143,33 +144,12 @@ func TestLeaderFailover(t *testing.T) {
 // read zero and report every create answered.
 func webhookCounts(ctx context.Context, t *testing.T) (calls, failedOpen float64) {
 	t.Helper()
-	raw, err := env.cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	calls, failedOpen, found, err := cluster.WebhookCalls(ctx, env.cs, "steer.pods.prepuller.dev")
 	if err != nil {
-		t.Fatalf("reading kube-apiserver's metrics: %v", err)
+		t.Fatal(err)
 	}
-	seen := false
-	for line := range strings.Lines(string(raw)) {
-		if !strings.Contains(line, `name="steer.pods.prepuller.dev"`) {
-			continue
-		}
-		var into *float64
-		switch {
-		case strings.HasPrefix(line, "apiserver_admission_webhook_admission_duration_seconds_count{"):
-			into, seen = &calls, true
-		case strings.HasPrefix(line, "apiserver_admission_webhook_fail_open_count{"):
-			into = &failedOpen
-		default:
-			continue
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			t.Fatalf("kube-apiserver metric line %q: %v", line, err)
-		}
-		*into += v
-	}
-	if !seen {
-		t.Fatal("kube-apiserver's metrics have no apiserver_admission_webhook_admission_duration_seconds_count for steer.pods.prepuller.dev")
+	if !found {
+		t.Fatal("kube-apiserver's metrics have no call count for steer.pods.prepuller.dev")
 	}
 	return calls, failedOpen
 }
